@@ -1,0 +1,137 @@
+"""Composition (and coverage) features computed by the Rust core, returned as numpy arrays."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from vaebin import _core
+
+
+@dataclass(frozen=True)
+class Composition:
+    """Per-record canonical k-mer composition of one FASTA/FASTQ file."""
+
+    matrix: np.ndarray
+    """float32 frequencies (rows sum to 1) or uint32 counts, one row per kept record."""
+    names: np.ndarray
+    """Record names (numpy unicode array), in row order."""
+    lengths: np.ndarray
+    """int64 sequence lengths in bp, all characters counted (N included)."""
+    kmer_totals: np.ndarray
+    """int64 number of valid k-mers per record; 0 flags a record with no countable k-mer."""
+    k: int
+    records: int
+    records_kept: int
+    records_too_short: int
+    bases: int
+    bases_kept: int
+    compressed: bool
+
+    @property
+    def no_kmer_rows(self) -> np.ndarray:
+        """Boolean mask of rows without any valid k-mer (their frequencies are all zero)."""
+        return self.kmer_totals == 0
+
+
+def composition(
+    path: str | os.PathLike[str],
+    k: int = 4,
+    min_length: int = 0,
+    threads: int | None = None,
+    normalize: bool = True,
+) -> Composition:
+    """Canonical k-mer composition of every record of a FASTA/FASTQ file (plain, gzip or bgzip).
+
+    Records shorter than `min_length` are read but left out. With `normalize=False` the matrix holds
+    raw uint32 counts instead of float32 frequencies.
+    """
+    result = _core.composition_arrays(
+        os.fspath(path), k=k, min_length=min_length, threads=threads, normalize=normalize
+    )
+    width = result["name_width"]
+    names = np.frombuffer(result["names"], dtype=f"S{width}").astype(str)
+    return Composition(
+        matrix=result["matrix"],
+        names=names,
+        lengths=result["lengths"],
+        kmer_totals=result["kmer_totals"],
+        k=k,
+        records=result["records"],
+        records_kept=result["records_kept"],
+        records_too_short=result["records_too_short"],
+        bases=result["bases"],
+        bases_kept=result["bases_kept"],
+        compressed=result["compressed"],
+    )
+
+
+def kmer_labels(k: int = 4) -> list[str]:
+    """The canonical k-mers in column order: lexicographic by the smaller of k-mer and revcomp."""
+    return list(_core.kmer_labels(k))
+
+
+def _reverse_complement(kmer: str) -> str:
+    return kmer[::-1].translate(str.maketrans("ACGT", "TGCA"))
+
+
+@cache
+def tetranucleotide_projection_kernel() -> np.ndarray:
+    """Orthonormal basis (136 x 103) of the tetranucleotide subspace VAMB projects onto.
+
+    Tetranucleotide frequencies obey linear constraints: they sum to one, a 4-mer and its reverse
+    complement are indistinguishable, and every 3-mer occurs (up to the sequence ends) as often as a
+    prefix as it does as a suffix. Frequencies minus their uniform mean live in the null space of
+    those constraints, which has 103 dimensions; projecting onto it drops only redundant directions.
+    """
+    all_kmers = ["".join(bases) for bases in itertools.product("ACGT", repeat=4)]
+    index = {kmer: i for i, kmer in enumerate(all_kmers)}
+    constraints = [np.ones(256)]
+    for kmer in all_kmers:
+        rc = _reverse_complement(kmer)
+        if kmer < rc:
+            row = np.zeros(256)
+            row[index[kmer]], row[index[rc]] = 1.0, -1.0
+            constraints.append(row)
+    for prefix in (kmer[:3] for kmer in all_kmers[::4]):
+        row = np.zeros(256)
+        for base in "ACGT":
+            row[index[prefix + base]] += 1.0
+            row[index[base + prefix]] -= 1.0
+        constraints.append(row)
+    _, singular, vt = np.linalg.svd(np.array(constraints))
+    rank = int((singular > 1e-10 * singular[0]).sum())
+    null_basis = vt[rank:].T  # 256 x 103, orthonormal columns
+    # Express the basis on canonical columns: a canonical frequency f spreads over the k-mer and
+    # its reverse complement, f/2 each (f on a palindrome).
+    labels = kmer_labels(4)
+    expand = np.zeros((136, 256))
+    for column, kmer in enumerate(labels):
+        rc = _reverse_complement(kmer)
+        share = 1.0 if kmer == rc else 0.5
+        expand[column, index[kmer]] += share
+        expand[column, index[rc]] += share
+    return (expand @ null_basis).astype(np.float64)
+
+
+def project_tetranucleotides(frequencies: np.ndarray) -> np.ndarray:
+    """VAMB-style 103-dimensional projection of 136-column canonical tetranucleotide frequencies."""
+    if frequencies.ndim != 2 or frequencies.shape[1] != 136:
+        raise ValueError(
+            f"expected a matrix of 136 tetranucleotide columns, got {frequencies.shape}"
+        )
+    kernel = tetranucleotide_projection_kernel()
+    # Subtracting the uniform distribution moves rows onto the sum-zero plane of the constraints.
+    centred = frequencies.astype(np.float64) - _uniform_canonical()
+    return (centred @ kernel).astype(np.float32)
+
+
+@cache
+def _uniform_canonical() -> np.ndarray:
+    """Uniform 4-mer distribution on canonical columns: 2/256 a pair, 1/256 a palindrome."""
+    labels = kmer_labels(4)
+    return np.array([1 / 256 if km == _reverse_complement(km) else 2 / 256 for km in labels])

@@ -1,0 +1,146 @@
+//! vaebin-rs core: composition and coverage featurization. This file only holds the Python
+//! bindings; the work lives in plain Rust modules that are tested without Python.
+
+pub mod composition;
+pub mod errors;
+pub mod kmer;
+pub mod seqio;
+
+#[cfg(feature = "python")]
+mod python {
+    use std::path::PathBuf;
+
+    use numpy::{PyArray1, PyArrayMethods};
+    use pyo3::exceptions::PyException;
+    use pyo3::prelude::*;
+    use pyo3::types::{PyBytes, PyDict};
+
+    use crate::composition::{composition, CompositionMatrix, CompositionOptions};
+    use crate::errors::CoreError;
+    use crate::kmer;
+
+    pyo3::create_exception!(
+        _core,
+        VaebinError,
+        PyException,
+        "Base class of vaebin-rs errors."
+    );
+    pyo3::create_exception!(
+        _core,
+        InputFileError,
+        VaebinError,
+        "A file is missing or unreadable."
+    );
+    pyo3::create_exception!(
+        _core,
+        FormatError,
+        VaebinError,
+        "A file's content is malformed."
+    );
+    pyo3::create_exception!(
+        _core,
+        InputDataError,
+        VaebinError,
+        "An input is well formed but unusable."
+    );
+    pyo3::create_exception!(
+        _core,
+        ParameterError,
+        VaebinError,
+        "A parameter is out of range."
+    );
+
+    fn to_python(err: CoreError) -> PyErr {
+        let message = err.to_string();
+        match err {
+            CoreError::File { .. } => InputFileError::new_err(message),
+            CoreError::Format { .. } => FormatError::new_err(message),
+            CoreError::Input { .. } => InputDataError::new_err(message),
+            CoreError::Parameter(_) => ParameterError::new_err(message),
+        }
+    }
+
+    /// Names padded to one width, so Python views them as a numpy `S<width>` array.
+    fn padded_names(names: &[u8], ends: &[usize]) -> (Vec<u8>, usize) {
+        let mut width = 1;
+        let mut start = 0;
+        for &end in ends {
+            width = width.max(end - start);
+            start = end;
+        }
+        let mut out = vec![0u8; width * ends.len()];
+        let mut start = 0;
+        for (i, &end) in ends.iter().enumerate() {
+            out[i * width..i * width + end - start].copy_from_slice(&names[start..end]);
+            start = end;
+        }
+        (out, width)
+    }
+
+    #[pyfunction]
+    #[pyo3(signature = (path, k=4, min_length=0, threads=None, normalize=true))]
+    fn composition_arrays<'py>(
+        py: Python<'py>,
+        path: PathBuf,
+        k: usize,
+        min_length: u64,
+        threads: Option<usize>,
+        normalize: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let options = CompositionOptions {
+            k,
+            min_length,
+            threads,
+            normalize,
+        };
+        let result = py
+            .detach(|| composition(&path, &options))
+            .map_err(to_python)?;
+        let rows = result.rows();
+        let columns = result.columns;
+        let (names, width) = py.detach(|| padded_names(&result.names, &result.name_ends));
+        let out = PyDict::new(py);
+        match result.matrix {
+            CompositionMatrix::Frequencies(values) => out.set_item(
+                "matrix",
+                PyArray1::from_vec(py, values).reshape([rows, columns])?,
+            )?,
+            CompositionMatrix::Counts(values) => out.set_item(
+                "matrix",
+                PyArray1::from_vec(py, values).reshape([rows, columns])?,
+            )?,
+        }
+        out.set_item("lengths", PyArray1::from_vec(py, result.lengths))?;
+        out.set_item("kmer_totals", PyArray1::from_vec(py, result.kmer_totals))?;
+        out.set_item("names", PyBytes::new(py, &names))?;
+        out.set_item("name_width", width)?;
+        let stats = result.stats;
+        out.set_item("records", stats.records)?;
+        out.set_item("records_kept", stats.records_kept)?;
+        out.set_item("records_too_short", stats.records_too_short)?;
+        out.set_item("bases", stats.bases)?;
+        out.set_item("bases_kept", stats.bases_kept)?;
+        out.set_item("compressed", stats.compressed)?;
+        Ok(out)
+    }
+
+    #[pyfunction]
+    fn kmer_labels(k: usize) -> PyResult<Vec<String>> {
+        crate::composition::check_k(k).map_err(to_python)?;
+        Ok(kmer::canonical_labels(k))
+    }
+
+    #[pymodule]
+    fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        let py = m.py();
+        m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        m.add("VaebinError", py.get_type::<VaebinError>())?;
+        m.add("InputFileError", py.get_type::<InputFileError>())?;
+        m.add("FormatError", py.get_type::<FormatError>())?;
+        m.add("InputDataError", py.get_type::<InputDataError>())?;
+        m.add("ParameterError", py.get_type::<ParameterError>())?;
+        m.add_function(wrap_pyfunction!(composition_arrays, m)?)?;
+        m.add_function(wrap_pyfunction!(kmer_labels, m)?)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,500 @@
+//! Streaming FASTA/FASTQ reading: plain, gzip or bgzip (detected from the magic bytes, not the
+//! name). Records are gathered into batches of concatenated sequence bytes so that workers can
+//! count k-mers without one allocation per record. The reader knows the file name and the record
+//! number it is at, and every error says both.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::thread::JoinHandle;
+
+use crate::errors::{CoreError, CoreResult};
+
+const READ_CHUNK_BYTES: usize = 1 << 20;
+/// A batch is handed to the workers once it holds this many sequence bytes.
+pub const BATCH_TARGET_BYTES: usize = 4 << 20;
+/// ... or this many records (keeps batches of short reads from growing huge name tables).
+const BATCH_MAX_RECORDS: usize = 65_536;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SequenceFormat {
+    Fasta,
+    Fastq,
+}
+
+/// Kept records of one stretch of the file, stored back to back.
+#[derive(Debug, Default)]
+pub struct SequenceBatch {
+    /// Position of this batch in the file (0-based), for putting results back in order.
+    pub index: u64,
+    /// 1-based record number in the file of each kept record.
+    pub record_numbers: Vec<u64>,
+    pub names: Vec<u8>,
+    pub name_ends: Vec<usize>,
+    pub sequence: Vec<u8>,
+    pub sequence_ends: Vec<usize>,
+}
+
+impl SequenceBatch {
+    pub fn len(&self) -> usize {
+        self.sequence_ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sequence_ends.is_empty()
+    }
+
+    pub fn sequence(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.sequence_ends[i - 1] };
+        &self.sequence[start..self.sequence_ends[i]]
+    }
+
+    pub fn name(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.name_ends[i - 1] };
+        &self.names[start..self.name_ends[i]]
+    }
+
+    fn push_record(&mut self, record_number: u64, name: &[u8]) {
+        self.record_numbers.push(record_number);
+        self.names.extend_from_slice(name);
+        self.name_ends.push(self.names.len());
+        self.sequence_ends.push(self.sequence.len());
+    }
+}
+
+/// Counts over the whole file, kept and skipped records alike.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ReadStats {
+    pub records: u64,
+    pub records_kept: u64,
+    pub records_too_short: u64,
+    pub bases: u64,
+    pub bases_kept: u64,
+    pub compressed: bool,
+}
+
+/// Decompresses on a thread of its own so inflating and parsing overlap.
+struct ThreadedReader {
+    receiver: Receiver<io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    offset: usize,
+    handle: Option<JoinHandle<()>>,
+    finished: bool,
+}
+
+impl ThreadedReader {
+    fn new<R: Read + Send + 'static>(mut inner: R) -> Self {
+        let (sender, receiver) = sync_channel(8);
+        let handle = std::thread::spawn(move || loop {
+            let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+            let mut filled = 0;
+            let result = loop {
+                match inner.read(&mut chunk[filled..]) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => {
+                        filled += n;
+                        if filled == chunk.len() {
+                            break Ok(());
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
+                }
+            };
+            chunk.truncate(filled);
+            let done = filled == 0 || result.is_err();
+            let message = match result {
+                Err(e) if filled == 0 => Err(e),
+                Err(e) => {
+                    // Hand over what was inflated before the failure, then the failure itself.
+                    if sender.send(Ok(chunk)).is_err() {
+                        return;
+                    }
+                    Err(e)
+                }
+                Ok(()) => Ok(chunk),
+            };
+            if sender.send(message).is_err() || done {
+                return;
+            }
+        });
+        ThreadedReader {
+            receiver,
+            current: Vec::new(),
+            offset: 0,
+            handle: Some(handle),
+            finished: false,
+        }
+    }
+}
+
+impl Read for ThreadedReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.offset == self.current.len() {
+            if self.finished {
+                return Ok(0);
+            }
+            match self.receiver.recv() {
+                Ok(Ok(chunk)) if chunk.is_empty() => self.finished = true,
+                Ok(Ok(chunk)) => {
+                    self.current = chunk;
+                    self.offset = 0;
+                }
+                Ok(Err(e)) => {
+                    self.finished = true;
+                    return Err(e);
+                }
+                Err(_) => self.finished = true,
+            }
+        }
+        let n = out.len().min(self.current.len() - self.offset);
+        out[..n].copy_from_slice(&self.current[self.offset..self.offset + n]);
+        self.offset += n;
+        Ok(n)
+    }
+}
+
+impl Drop for ThreadedReader {
+    fn drop(&mut self) {
+        // Unblock the producer before joining it.
+        let (_, empty) = sync_channel(0);
+        self.receiver = empty;
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Opens `path`, inflating gzip/bgzip when the content starts with the gzip magic bytes.
+pub fn open_decompressed(path: &Path) -> CoreResult<(Box<dyn Read + Send>, bool)> {
+    let mut file = File::open(path).map_err(|e| CoreError::file(path, &e))?;
+    if let Ok(meta) = file.metadata() {
+        if meta.is_dir() {
+            return Err(CoreError::input(path, "is a directory, not a file"));
+        }
+    }
+    let mut magic = [0u8; 2];
+    let mut got = 0;
+    while got < 2 {
+        match file.read(&mut magic[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(CoreError::file(path, &e)),
+        }
+    }
+    let head = io::Cursor::new(magic[..got].to_vec());
+    let stream = head.chain(file);
+    if got == 2 && magic == [0x1f, 0x8b] {
+        // MultiGzDecoder reads bgzip (a series of gzip members) as well as plain gzip.
+        let decoder = flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(
+            READ_CHUNK_BYTES,
+            stream,
+        ));
+        Ok((Box::new(ThreadedReader::new(decoder)), true))
+    } else {
+        Ok((Box::new(stream), false))
+    }
+}
+
+/// Streaming FASTA/FASTQ parser producing batches of kept records.
+pub struct SequenceReader {
+    path: PathBuf,
+    source: Box<dyn Read + Send>,
+    buffer: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    format: Option<SequenceFormat>,
+    /// A FASTA header line already read that starts the next record.
+    pending_header: Option<Vec<u8>>,
+    line_number: u64,
+    min_length: u64,
+    seen_names: HashSet<Box<[u8]>>,
+    batches: u64,
+    pub stats: ReadStats,
+}
+
+impl SequenceReader {
+    pub fn open(path: &Path, min_length: u64) -> CoreResult<Self> {
+        let (source, compressed) = open_decompressed(path)?;
+        Ok(SequenceReader {
+            path: path.to_path_buf(),
+            source,
+            buffer: vec![0u8; READ_CHUNK_BYTES],
+            start: 0,
+            end: 0,
+            eof: false,
+            format: None,
+            pending_header: None,
+            line_number: 0,
+            min_length,
+            seen_names: HashSet::new(),
+            batches: 0,
+            stats: ReadStats {
+                compressed,
+                ..ReadStats::default()
+            },
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn format(&self) -> Option<SequenceFormat> {
+        self.format
+    }
+
+    fn record_error(&self, message: impl Into<String>) -> CoreError {
+        CoreError::format(&self.path, self.stats.records.max(1), message)
+    }
+
+    fn read_error(&self, err: io::Error) -> CoreError {
+        let problem = match err.kind() {
+            io::ErrorKind::UnexpectedEof => {
+                "compressed data ends early (truncated gzip file)".to_string()
+            }
+            io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => {
+                format!("corrupt gzip data ({err})")
+            }
+            _ => format!("read failed ({err})"),
+        };
+        // The record being read when the stream broke is the next one after those complete.
+        CoreError::format(&self.path, self.stats.records + 1, problem)
+    }
+
+    /// Returns the next line (without the line end) as a range in `self.buffer`, or None at EOF.
+    fn next_line(&mut self) -> CoreResult<Option<(usize, usize)>> {
+        loop {
+            if let Some(pos) = memchr::memchr(b'\n', &self.buffer[self.start..self.end]) {
+                let line_start = self.start;
+                let mut line_end = self.start + pos;
+                self.start = line_end + 1;
+                if line_end > line_start && self.buffer[line_end - 1] == b'\r' {
+                    line_end -= 1;
+                }
+                self.line_number += 1;
+                return Ok(Some((line_start, line_end)));
+            }
+            if self.eof {
+                if self.start == self.end {
+                    return Ok(None);
+                }
+                let line_start = self.start;
+                let mut line_end = self.end;
+                self.start = self.end;
+                if self.buffer[line_end - 1] == b'\r' {
+                    line_end -= 1;
+                }
+                self.line_number += 1;
+                return Ok(Some((line_start, line_end)));
+            }
+            // Move the partial line to the front and fill the rest; grow for very long lines.
+            if self.start > 0 {
+                self.buffer.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            if self.end == self.buffer.len() {
+                let grown = self.buffer.len() * 2;
+                self.buffer.resize(grown, 0);
+            }
+            loop {
+                match self.source.read(&mut self.buffer[self.end..]) {
+                    Ok(0) => {
+                        self.eof = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        self.end += n;
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(self.read_error(e)),
+                }
+            }
+        }
+    }
+
+    fn start_record(&mut self, header: &[u8], batch: &mut SequenceBatch) -> CoreResult<bool> {
+        self.stats.records += 1;
+        let name_end = header
+            .iter()
+            .position(|&b| b == b' ' || b == b'\t')
+            .unwrap_or(header.len());
+        let name = &header[..name_end];
+        if name.is_empty() {
+            return Err(self.record_error("empty sequence name in header"));
+        }
+        if name.iter().any(|&b| !(0x21..0x7f).contains(&b)) {
+            return Err(
+                self.record_error("sequence name contains non-printable or non-ASCII bytes")
+            );
+        }
+        if !self.seen_names.insert(name.into()) {
+            return Err(self.record_error(format!(
+                "duplicate sequence name '{}'",
+                String::from_utf8_lossy(name)
+            )));
+        }
+        batch.push_record(self.stats.records, name);
+        Ok(true)
+    }
+
+    /// Closes the record most recently pushed: keeps it, or drops it when shorter than the cut-off.
+    fn finish_record(&mut self, batch: &mut SequenceBatch, sequence_start: usize) {
+        let length = (batch.sequence.len() - sequence_start) as u64;
+        self.stats.bases += length;
+        if length < self.min_length {
+            self.stats.records_too_short += 1;
+            batch.sequence.truncate(sequence_start);
+            batch.record_numbers.pop();
+            batch.name_ends.pop();
+            let name_start = batch.name_ends.last().copied().unwrap_or(0);
+            batch.names.truncate(name_start);
+            batch.sequence_ends.pop();
+        } else {
+            self.stats.records_kept += 1;
+            self.stats.bases_kept += length;
+            *batch.sequence_ends.last_mut().expect("record was pushed") = batch.sequence.len();
+        }
+    }
+
+    fn detect_format(&mut self) -> CoreResult<Option<(usize, usize)>> {
+        while let Some((s, e)) = self.next_line()? {
+            if s == e || self.buffer[s..e].iter().all(|b| b.is_ascii_whitespace()) {
+                continue;
+            }
+            self.format = match self.buffer[s] {
+                b'>' => Some(SequenceFormat::Fasta),
+                b'@' => Some(SequenceFormat::Fastq),
+                other => {
+                    let shown = if other.is_ascii_graphic() {
+                        format!("'{}'", other as char)
+                    } else {
+                        format!("byte 0x{other:02x}")
+                    };
+                    return Err(CoreError::format(
+                        &self.path,
+                        1,
+                        format!(
+                            "not FASTA or FASTQ: expected '>' or '@' at the start of a record, found {shown}"
+                        ),
+                    ));
+                }
+            };
+            return Ok(Some((s, e)));
+        }
+        Ok(None)
+    }
+
+    /// Reads the next batch of kept records; None once the file is exhausted.
+    pub fn next_batch(&mut self) -> CoreResult<Option<SequenceBatch>> {
+        let mut batch = SequenceBatch {
+            index: self.batches,
+            ..SequenceBatch::default()
+        };
+        if self.format.is_none() {
+            match self.detect_format()? {
+                None => return Ok(None),
+                Some((s, e)) => {
+                    if self.format == Some(SequenceFormat::Fasta) {
+                        self.pending_header = Some(self.buffer[s + 1..e].to_vec());
+                    } else {
+                        let header = self.buffer[s + 1..e].to_vec();
+                        self.read_fastq_record(header, &mut batch)?;
+                    }
+                }
+            }
+        }
+        match self.format {
+            Some(SequenceFormat::Fasta) => self.fill_fasta_batch(&mut batch)?,
+            Some(SequenceFormat::Fastq) => self.fill_fastq_batch(&mut batch)?,
+            None => unreachable!("format detected above"),
+        }
+        if batch.is_empty() {
+            // Both fill loops only stop short of a full batch at the end of the file.
+            return Ok(None);
+        }
+        self.batches += 1;
+        Ok(Some(batch))
+    }
+
+    fn batch_full(batch: &SequenceBatch) -> bool {
+        batch.sequence.len() >= BATCH_TARGET_BYTES || batch.len() >= BATCH_MAX_RECORDS
+    }
+
+    fn fill_fasta_batch(&mut self, batch: &mut SequenceBatch) -> CoreResult<()> {
+        while let Some(header) = self.pending_header.take() {
+            self.start_record(&header, batch)?;
+            let sequence_start = batch.sequence.len();
+            loop {
+                match self.next_line()? {
+                    None => break,
+                    Some((s, e)) => {
+                        if s < e && self.buffer[s] == b'>' {
+                            self.pending_header = Some(self.buffer[s + 1..e].to_vec());
+                            break;
+                        }
+                        batch.sequence.extend_from_slice(&self.buffer[s..e]);
+                    }
+                }
+            }
+            self.finish_record(batch, sequence_start);
+            if Self::batch_full(batch) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn read_fastq_record(&mut self, header: Vec<u8>, batch: &mut SequenceBatch) -> CoreResult<()> {
+        self.start_record(&header, batch)?;
+        let sequence_start = batch.sequence.len();
+        let (s, e) = self
+            .next_line()?
+            .ok_or_else(|| self.record_error("FASTQ record ends after its header"))?;
+        batch.sequence.extend_from_slice(&self.buffer[s..e]);
+        let (s, e) = self
+            .next_line()?
+            .ok_or_else(|| self.record_error("FASTQ record ends before its '+' line"))?;
+        if s == e || self.buffer[s] != b'+' {
+            return Err(self.record_error("FASTQ record lacks the '+' separator line"));
+        }
+        let (s, e) = self
+            .next_line()?
+            .ok_or_else(|| self.record_error("FASTQ record ends before its quality line"))?;
+        let sequence_length = batch.sequence.len() - sequence_start;
+        if e - s != sequence_length {
+            return Err(self.record_error(format!(
+                "FASTQ quality line has {} characters for a sequence of {}",
+                e - s,
+                sequence_length
+            )));
+        }
+        self.finish_record(batch, sequence_start);
+        Ok(())
+    }
+
+    fn fill_fastq_batch(&mut self, batch: &mut SequenceBatch) -> CoreResult<()> {
+        while !Self::batch_full(batch) {
+            let (s, e) = loop {
+                match self.next_line()? {
+                    None => return Ok(()),
+                    Some((s, e)) if s == e => continue,
+                    Some(range) => break range,
+                }
+            };
+            if self.buffer[s] != b'@' {
+                self.stats.records += 1;
+                return Err(self.record_error("FASTQ record does not start with '@'"));
+            }
+            let header = self.buffer[s + 1..e].to_vec();
+            self.read_fastq_record(header, batch)?;
+        }
+        Ok(())
+    }
+}
