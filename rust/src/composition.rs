@@ -62,8 +62,38 @@ impl Composition {
     }
 }
 
+/// Rolling state of one scan over a stretch of sequence.
+#[derive(Clone, Copy)]
+struct Scan {
+    code: u32,
+    run: usize,
+}
+
+impl Scan {
+    /// Feeds one byte; returns the k-mer code when a complete k-mer ends here, `Err` on a byte
+    /// that is not a sequence letter.
+    #[inline(always)]
+    fn step(&mut self, byte: u8, k: usize, mask: u32) -> Result<Option<u32>, ()> {
+        let base = BASE_CODE[byte as usize];
+        if base < AMBIGUOUS {
+            self.code = ((self.code << 2) | base as u32) & mask;
+            self.run += 1;
+            Ok((self.run >= k).then_some(self.code))
+        } else if base == AMBIGUOUS {
+            self.run = 0;
+            Ok(None)
+        } else {
+            Err(())
+        }
+    }
+}
+
 /// Adds the canonical k-mer counts of `sequence` to `row`; returns how many k-mers were counted,
 /// or the 0-based position of the first byte that is not a sequence letter.
+///
+/// The rolling code is a serial dependency chain, so the sequence is cut in two halves that are
+/// scanned in the same loop: two independent chains keep the core busy. The second half starts
+/// k-1 bytes early so that every k-mer is counted exactly once.
 pub fn count_canonical(
     sequence: &[u8],
     k: usize,
@@ -71,25 +101,57 @@ pub fn count_canonical(
     row: &mut [u32],
 ) -> Result<u64, usize> {
     let mask = (1u32 << (2 * k)) - 1;
-    let mut code = 0u32;
-    let mut run = 0usize;
-    let mut counted = 0u64;
-    for (position, &byte) in sequence.iter().enumerate() {
-        let base = BASE_CODE[byte as usize];
-        if base < AMBIGUOUS {
-            code = ((code << 2) | base as u32) & mask;
-            run += 1;
-            if run >= k {
-                row[columns[code as usize] as usize] += 1;
-                counted += 1;
+    let before: u64 = row.iter().map(|&c| c as u64).sum();
+    let middle = sequence.len() / 2;
+    let second_start = middle.saturating_sub(k - 1);
+    let first = &sequence[..middle];
+    let second = &sequence[second_start..];
+    let mut a = Scan { code: 0, run: 0 };
+    let mut b = Scan { code: 0, run: 0 };
+    let mut failure: Option<usize> = None;
+    for (i, (&x, &y)) in first.iter().zip(second).enumerate() {
+        match (a.step(x, k, mask), b.step(y, k, mask)) {
+            (Ok(kmer_a), Ok(kmer_b)) => {
+                if let Some(code) = kmer_a {
+                    row[columns[code as usize] as usize] += 1;
+                }
+                if let Some(code) = kmer_b {
+                    row[columns[code as usize] as usize] += 1;
+                }
             }
-        } else if base == AMBIGUOUS {
-            run = 0;
-        } else {
-            return Err(position);
+            (Err(()), _) => {
+                failure = Some(i);
+                break;
+            }
+            (Ok(_), Err(())) => {
+                failure = Some(second_start + i);
+                break;
+            }
         }
     }
-    Ok(counted)
+    if failure.is_none() {
+        // The second half is the longer one (or equal): finish it alone.
+        for (i, &y) in second.iter().enumerate().skip(first.len()) {
+            match b.step(y, k, mask) {
+                Ok(Some(code)) => row[columns[code as usize] as usize] += 1,
+                Ok(None) => {}
+                Err(()) => {
+                    failure = Some(second_start + i);
+                    break;
+                }
+            }
+        }
+    }
+    if let Some(found) = failure {
+        // Report the earliest bad byte, which may precede the one the interleaved loop hit.
+        let first_bad = sequence
+            .iter()
+            .position(|&byte| BASE_CODE[byte as usize] > AMBIGUOUS)
+            .unwrap_or(found);
+        return Err(first_bad);
+    }
+    let after: u64 = row.iter().map(|&c| c as u64).sum();
+    Ok(after - before)
 }
 
 struct BatchResult {
@@ -244,9 +306,10 @@ pub fn composition(path: &Path, options: &CompositionOptions) -> CoreResult<Comp
     });
     let in_flight = pool.current_num_threads() * 2;
     let (sender, receiver) = sync_channel::<SequenceBatch>(in_flight);
+    let (spent_sender, spent_receiver) = sync_channel::<SequenceBatch>(in_flight + 2);
     let (read_result, work_result) = std::thread::scope(|scope| {
         let producer = scope.spawn(move || -> CoreResult<ReadStats> {
-            while let Some(batch) = reader.next_batch()? {
+            while let Some(batch) = reader.next_batch_reusing(spent_receiver.try_recv().ok())? {
                 if sender.send(batch).is_err() {
                     break;
                 }
@@ -257,7 +320,8 @@ pub fn composition(path: &Path, options: &CompositionOptions) -> CoreResult<Comp
             receiver.into_iter().par_bridge().try_for_each(|batch| {
                 let result = featurize_batch(&batch, k, &columns, width, normalize, path)?;
                 let index = batch.index;
-                drop(batch);
+                // Hand the buffers back to the reader; if its queue is full, just free them.
+                let _ = spent_sender.try_send(batch);
                 assembler
                     .lock()
                     .expect("no worker panics while holding the lock")
@@ -286,5 +350,118 @@ pub fn composition(path: &Path, options: &CompositionOptions) -> CoreResult<Comp
             }
             Ok(out)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kmer::{canonical_columns, canonical_count, reverse_complement};
+    use std::io::Write;
+
+    /// Window-by-window counter without rolling state or halves.
+    fn naive(sequence: &[u8], k: usize) -> Vec<u32> {
+        let columns = canonical_columns(k);
+        let mut row = vec![0u32; canonical_count(k)];
+        for window in sequence.windows(k) {
+            let mut code = 0u32;
+            let mut valid = true;
+            for &byte in window {
+                let base = BASE_CODE[byte as usize];
+                valid &= base < AMBIGUOUS;
+                code = (code << 2) | (base as u32 & 3);
+            }
+            if valid {
+                let canonical = code.min(reverse_complement(code, k));
+                row[columns[canonical as usize] as usize] += 1;
+            }
+        }
+        row
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn halves_count_every_kmer_once(
+            sequence in proptest::collection::vec(proptest::sample::select(b"ACGTacgtNRn".to_vec()), 0..200),
+            k in 1usize..=MAX_K,
+        ) {
+            let columns = canonical_columns(k);
+            let mut row = vec![0u32; canonical_count(k)];
+            let counted = count_canonical(&sequence, k, &columns, &mut row).unwrap();
+            let expected = naive(&sequence, k);
+            proptest::prop_assert_eq!(&row, &expected);
+            proptest::prop_assert_eq!(counted, expected.iter().map(|&c| c as u64).sum::<u64>());
+        }
+
+        #[test]
+        fn first_invalid_byte_is_reported(length in 1usize..100, bad in 0usize..100, k in 1usize..=MAX_K) {
+            let mut sequence = vec![b'A'; length];
+            let bad = bad % length;
+            sequence[bad] = b'\t';
+            if bad + 1 < length {
+                sequence[length - 1] = 0;
+            }
+            let columns = canonical_columns(k);
+            let mut row = vec![0u32; canonical_count(k)];
+            proptest::prop_assert_eq!(count_canonical(&sequence, k, &columns, &mut row), Err(bad));
+        }
+    }
+
+    fn write_temp(name: &str, content: &[u8]) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("vaebin-core-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(content)
+            .unwrap();
+        path
+    }
+
+    #[test]
+    fn composition_of_a_small_file() {
+        let path = write_temp("small.fa", b">a x\nACGT\nAC\r\n>b\nNNNN\n>c\nTTTT\n");
+        let options = CompositionOptions {
+            k: 2,
+            normalize: false,
+            threads: Some(2),
+            ..CompositionOptions::default()
+        };
+        let result = composition(&path, &options).unwrap();
+        assert_eq!(result.rows(), 3);
+        assert_eq!(result.name(0), b"a");
+        assert_eq!(result.name(2), b"c");
+        assert_eq!(result.lengths, vec![6, 4, 4]);
+        assert_eq!(result.kmer_totals, vec![5, 0, 3]);
+        match result.matrix {
+            CompositionMatrix::Counts(counts) => {
+                assert_eq!(&counts[..10], naive(b"ACGTAC", 2).as_slice());
+                assert_eq!(&counts[20..30], naive(b"TTTT", 2).as_slice());
+            }
+            CompositionMatrix::Frequencies(_) => panic!("asked for counts"),
+        }
+    }
+
+    #[test]
+    fn errors_name_file_and_record() {
+        let path = write_temp("dup.fa", b">a\nAC\n>b\nGG\n>a\nTT\n");
+        let error = composition(&path, &CompositionOptions::default()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("{}: record 3: duplicate sequence name 'a'", path.display())
+        );
+        let path = write_temp("bad.fa", b">a\nAC\n>b\nG\x01G\n");
+        let error = composition(&path, &CompositionOptions::default()).unwrap_err();
+        assert!(error
+            .to_string()
+            .ends_with("record 2: invalid character byte 0x01 at sequence position 2 (binary or corrupt file?)"));
+        let options = CompositionOptions {
+            k: 7,
+            ..CompositionOptions::default()
+        };
+        assert!(matches!(
+            composition(&path, &options),
+            Err(CoreError::Parameter(_))
+        ));
     }
 }

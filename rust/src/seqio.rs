@@ -393,10 +393,31 @@ impl SequenceReader {
 
     /// Reads the next batch of kept records; None once the file is exhausted.
     pub fn next_batch(&mut self) -> CoreResult<Option<SequenceBatch>> {
-        let mut batch = SequenceBatch {
-            index: self.batches,
-            ..SequenceBatch::default()
+        self.next_batch_reusing(None)
+    }
+
+    /// Like `next_batch`, filling a spent batch's buffers instead of allocating: fresh
+    /// multi-megabyte buffers cost a page fault per 4 KiB, a spent one is already mapped.
+    pub fn next_batch_reusing(
+        &mut self,
+        spare: Option<SequenceBatch>,
+    ) -> CoreResult<Option<SequenceBatch>> {
+        let mut batch = match spare {
+            Some(mut batch) => {
+                batch.record_numbers.clear();
+                batch.names.clear();
+                batch.name_ends.clear();
+                batch.sequence.clear();
+                batch.sequence_ends.clear();
+                batch
+            }
+            None => SequenceBatch {
+                // Room for a full batch: growing a multi-megabyte Vec by doubling costs copies.
+                sequence: Vec::with_capacity(BATCH_TARGET_BYTES + (BATCH_TARGET_BYTES >> 2)),
+                ..SequenceBatch::default()
+            },
         };
+        batch.index = self.batches;
         if self.format.is_none() {
             match self.detect_format()? {
                 None => return Ok(None),
