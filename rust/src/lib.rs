@@ -1,6 +1,7 @@
 //! vaebin-rs core: composition and coverage featurization. This file only holds the Python
 //! bindings; the work lives in plain Rust modules that are tested without Python.
 
+pub mod bins;
 pub mod composition;
 pub mod errors;
 pub mod kmer;
@@ -8,6 +9,7 @@ pub mod seqio;
 
 #[cfg(feature = "python")]
 mod python {
+    use std::collections::HashMap;
     use std::path::PathBuf;
 
     use numpy::{PyArray1, PyArrayMethods};
@@ -124,6 +126,37 @@ mod python {
         Ok(out)
     }
 
+    /// Copies contigs into gzip FASTA files, one per output; `names` are fixed-width (padded with
+    /// NUL bytes) and `outputs_of_names` gives each name's output index.
+    #[pyfunction]
+    fn write_bins(
+        py: Python<'_>,
+        contigs: PathBuf,
+        names: &[u8],
+        name_width: usize,
+        outputs_of_names: Vec<usize>,
+        outputs: Vec<PathBuf>,
+    ) -> PyResult<Vec<u64>> {
+        if name_width == 0 || names.len() != name_width * outputs_of_names.len() {
+            return Err(ParameterError::new_err(
+                "names and their outputs differ in number",
+            ));
+        }
+        if outputs_of_names.iter().any(|&o| o >= outputs.len()) {
+            return Err(ParameterError::new_err("an output index is out of range"));
+        }
+        let assignment: HashMap<Vec<u8>, usize> = names
+            .chunks_exact(name_width)
+            .map(|padded| {
+                let end = padded.iter().position(|&b| b == 0).unwrap_or(padded.len());
+                padded[..end].to_vec()
+            })
+            .zip(outputs_of_names)
+            .collect();
+        py.detach(|| crate::bins::write_bins(&contigs, &assignment, &outputs))
+            .map_err(to_python)
+    }
+
     #[pyfunction]
     fn kmer_labels(k: usize) -> PyResult<Vec<String>> {
         crate::composition::check_k(k).map_err(to_python)?;
@@ -141,6 +174,7 @@ mod python {
         m.add("ParameterError", py.get_type::<ParameterError>())?;
         m.add_function(wrap_pyfunction!(composition_arrays, m)?)?;
         m.add_function(wrap_pyfunction!(kmer_labels, m)?)?;
+        m.add_function(wrap_pyfunction!(write_bins, m)?)?;
         Ok(())
     }
 }
