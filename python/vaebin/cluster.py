@@ -1,0 +1,267 @@
+"""Cluster latent means into bins with HDBSCAN.
+
+Noise points are left unbinned unless they lie clearly inside a cluster's own spread; bins
+smaller than `min_bin_size` bp are dropped. For cross-assemblies (contigs of several samples
+assembled separately and binned together, VAMB's multi-split), clusters are found in the shared
+latent space and then split per sample, so each sample gets its own bins.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+METRICS = ("cosine", "euclidean")
+SELECTION_METHODS = ("eom", "leaf")
+# Noise reassignment works on blocks of this many noise points at a time to bound memory.
+_REASSIGN_CHUNK = 4096
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Settings of the clustering stage."""
+
+    min_cluster_size: int = 10
+    # None: HDBSCAN's own default, equal to min_cluster_size.
+    min_samples: int | None = None
+    # "cosine" compares directions of latent vectors (rows are L2-normalised before HDBSCAN).
+    metric: str = "cosine"
+    cluster_selection_method: str = "eom"
+    min_bin_size: int = 200_000
+    # Give a noise contig to the nearest cluster when it lies within that cluster's own spread.
+    reassign_noise: bool = True
+    # Quantile of members' distances to their centroid that defines a cluster's spread.
+    reassign_quantile: float = 0.9
+    # An unbinned contig at least this long becomes a bin of its own (None: never); bins are
+    # still subject to min_bin_size.
+    long_contig_bin_bp: int | None = 200_000
+    # Multi-split: contig names are <sample><separator><contig>; None disables splitting.
+    split_separator: str | None = None
+    bin_prefix: str = "bin"
+
+
+@dataclass(frozen=True)
+class ClusterResult:
+    """Bin of every contig: `labels[i]` indexes `bin_names`, -1 means unbinned."""
+
+    labels: np.ndarray
+    bin_names: list[str]
+    n_clusters: int
+    n_noise: int
+    n_reassigned: int
+    n_small_bins_dropped: int
+
+    def contig_bins(self, names: Sequence[str] | np.ndarray) -> dict[str, str]:
+        """Mapping contig name -> bin name for the binned contigs."""
+        binned = np.flatnonzero(self.labels >= 0)
+        bin_names = np.asarray(self.bin_names, dtype=object)
+        contig_names = np.asarray(names, dtype=object)
+        return dict(zip(contig_names[binned], bin_names[self.labels[binned]], strict=True))
+
+
+def _validate(config: ClusterConfig) -> None:
+    if config.metric not in METRICS:
+        raise ValueError(f"unknown metric {config.metric!r}; choose one of {', '.join(METRICS)}")
+    if config.cluster_selection_method not in SELECTION_METHODS:
+        raise ValueError(
+            f"unknown cluster selection method {config.cluster_selection_method!r}; "
+            f"choose one of {', '.join(SELECTION_METHODS)}"
+        )
+    if config.min_cluster_size < 2:
+        raise ValueError("min_cluster_size must be at least 2")
+    if config.min_samples is not None and config.min_samples < 1:
+        raise ValueError("min_samples must be at least 1")
+    if not 0 < config.reassign_quantile <= 1:
+        raise ValueError("reassign_quantile must be in (0, 1]")
+    if config.split_separator == "":
+        raise ValueError("the split separator must not be empty")
+
+
+def _prepare_points(latent_means: np.ndarray, metric: str) -> np.ndarray:
+    points = np.asarray(latent_means, dtype=np.float64)
+    if metric == "cosine":
+        # On unit vectors squared euclidean distance is 2 - 2 cos, so euclidean HDBSCAN on
+        # normalised rows orders neighbours exactly as cosine distance does.
+        norms = np.linalg.norm(points, axis=1, keepdims=True)
+        points = points / np.where(norms > 0, norms, 1.0)
+    return points
+
+
+def _hdbscan_labels(points: np.ndarray, config: ClusterConfig) -> np.ndarray:
+    import hdbscan
+
+    n_points = points.shape[0]
+    min_cluster_size = min(config.min_cluster_size, n_points)
+    min_samples = min(config.min_samples or min_cluster_size, n_points - 1)
+
+    clusterer = hdbscan.HDBSCAN(
+        min_cluster_size=min_cluster_size,
+        min_samples=max(1, min_samples),
+        metric="euclidean",
+        cluster_selection_method=config.cluster_selection_method,
+        # The exact minimum spanning tree on one thread keeps labels reproducible.
+        approx_min_span_tree=False,
+        core_dist_n_jobs=1,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        labels = np.asarray(clusterer.fit_predict(points), dtype=np.int64)
+    if labels.max(initial=-1) < 0:
+        # HDBSCAN never reports the whole data set as one cluster; when it finds no split at
+        # all, the contigs form one density blob (e.g. a single genome): bin them together.
+        labels = np.zeros(n_points, dtype=np.int64)
+    return labels
+
+
+def _reassign_noise(points: np.ndarray, labels: np.ndarray, quantile: float) -> np.ndarray:
+    """Give each noise point to the closest centroid whose cluster spread contains it."""
+    clustered = labels >= 0
+    noise = np.flatnonzero(~clustered)
+    if noise.size == 0 or not np.any(clustered):
+        return labels
+    n_clusters = int(labels.max()) + 1
+    counts = np.bincount(labels[clustered], minlength=n_clusters)
+    centroids = np.zeros((n_clusters, points.shape[1]))
+    np.add.at(centroids, labels[clustered], points[clustered])
+    centroids /= np.maximum(counts, 1)[:, None]
+
+    member_labels = labels[clustered]
+    member_distances = np.linalg.norm(points[clustered] - centroids[member_labels], axis=1)
+    # Per-cluster quantile without a loop: sort by (cluster, distance) and index into each run.
+    order = np.lexsort((member_distances, member_labels))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    picks = starts + np.floor(quantile * (counts - 1)).astype(np.int64)
+    radius = member_distances[order][np.minimum(picks, member_distances.size - 1)]
+    radius = np.where(counts > 0, radius, 0.0)
+
+    updated = labels.copy()
+    centroid_sq = (centroids**2).sum(axis=1)
+    for start in range(0, noise.size, _REASSIGN_CHUNK):
+        rows = noise[start : start + _REASSIGN_CHUNK]
+        block = points[rows]
+        squared = (block**2).sum(axis=1)[:, None] - 2.0 * block @ centroids.T + centroid_sq
+        distances = np.sqrt(np.maximum(squared, 0.0))
+        relative = np.where(radius > 0, distances / np.where(radius > 0, radius, 1.0), np.inf)
+        nearest = np.argmin(relative, axis=1)
+        inside = relative[np.arange(rows.size), nearest] <= 1.0
+        updated[rows[inside]] = nearest[inside]
+    return updated
+
+
+def _sample_of(names: np.ndarray, separator: str) -> np.ndarray:
+    text = names.astype(str)
+    parts = np.char.partition(text, separator)
+    missing = (parts[:, 1] == "") | (parts[:, 0] == "")
+    if np.any(missing):
+        example = str(text[np.flatnonzero(missing)[0]])
+        raise ValueError(
+            f"contig name {example!r} has no sample prefix before the separator {separator!r} "
+            "needed for splitting bins per sample"
+        )
+    return parts[:, 0]
+
+
+def cluster_latent(
+    latent_means: np.ndarray,
+    contig_lengths: np.ndarray,
+    names: Sequence[str] | np.ndarray,
+    config: ClusterConfig | None = None,
+) -> ClusterResult:
+    """Bin contigs by HDBSCAN on their latent means; see `ClusterConfig` for the options."""
+    config = config or ClusterConfig()
+    _validate(config)
+    latent = np.asarray(latent_means)
+    lengths = np.asarray(contig_lengths, dtype=np.int64)
+    contig_names = np.asarray(names, dtype=object)
+    n_contigs = lengths.shape[0]
+    if latent.ndim != 2 or latent.shape[0] != n_contigs or contig_names.shape != (n_contigs,):
+        raise ValueError(
+            "latent means, contig lengths and names must have one row per contig "
+            f"(got {latent.shape}, {lengths.shape}, {contig_names.shape})"
+        )
+    if n_contigs == 0:
+        raise ValueError("there are no contigs to cluster")
+    if not np.all(np.isfinite(latent)):
+        raise ValueError("latent means contain NaN or infinite values; training diverged")
+    samples = (
+        _sample_of(contig_names, config.split_separator)
+        if config.split_separator is not None
+        else None
+    )
+
+    points = _prepare_points(latent, config.metric)
+    if n_contigs < max(3, config.min_cluster_size):
+        # Too few points to tell genomes apart by density: the best one can do is one bin.
+        raw_labels = np.zeros(n_contigs, dtype=np.int64)
+    else:
+        raw_labels = _hdbscan_labels(points, config)
+    n_noise = int((raw_labels < 0).sum())
+    labels = raw_labels
+    if config.reassign_noise:
+        labels = _reassign_noise(points, raw_labels, config.reassign_quantile)
+    n_reassigned = int(n_noise - (labels < 0).sum())
+    if config.long_contig_bin_bp is not None:
+        long_noise = np.flatnonzero((labels < 0) & (lengths >= config.long_contig_bin_bp))
+        labels = labels.copy()
+        labels[long_noise] = labels.max(initial=-1) + 1 + np.arange(long_noise.size)
+    return _name_bins(labels, lengths, samples, n_noise, n_reassigned, config)
+
+
+def _name_bins(
+    labels: np.ndarray,
+    lengths: np.ndarray,
+    samples: np.ndarray | None,
+    n_noise: int,
+    n_reassigned: int,
+    config: ClusterConfig,
+) -> ClusterResult:
+    """Number clusters by size, split them per sample if asked, drop small bins, name them."""
+    binned = labels >= 0
+    n_clusters = int(np.unique(labels[binned]).size)
+    final = np.full(labels.shape[0], -1, dtype=np.int64)
+    if n_clusters == 0:
+        return ClusterResult(final, [], 0, n_noise, n_reassigned, 0)
+    # Renumber clusters 1..n by decreasing size in bp (ties: first contig), independent of the
+    # arbitrary order HDBSCAN reports them in.
+    cluster_ids, cluster_of_contig = np.unique(labels[binned], return_inverse=True)
+    cluster_bp = np.bincount(cluster_of_contig, weights=lengths[binned])
+    first_contig = np.full(cluster_ids.size, labels.shape[0])
+    np.minimum.at(first_contig, cluster_of_contig, np.flatnonzero(binned))
+    rank_order = np.lexsort((first_contig, -cluster_bp))
+    cluster_number = np.empty(cluster_ids.size, dtype=np.int64)
+    cluster_number[rank_order] = np.arange(1, cluster_ids.size + 1)
+    numbers = cluster_number[cluster_of_contig]
+
+    if samples is None:
+        sample_names = np.array([""], dtype=object)
+        sample_codes = np.zeros(numbers.size, dtype=np.int64)
+    else:
+        sample_names, sample_codes = np.unique(samples[binned], return_inverse=True)
+    keys = numbers * sample_names.size + sample_codes
+    bin_keys, bin_of_contig = np.unique(keys, return_inverse=True)
+    bin_bp = np.bincount(bin_of_contig, weights=lengths[binned])
+    large = bin_bp >= config.min_bin_size
+    new_index = np.cumsum(large) - 1
+    kept_keys = bin_keys[large]
+    bin_names = [
+        _bin_name(config, int(key // sample_names.size), str(sample_names[key % sample_names.size]))
+        for key in kept_keys
+    ]
+    final[np.flatnonzero(binned)] = np.where(large[bin_of_contig], new_index[bin_of_contig], -1)
+    return ClusterResult(
+        labels=final,
+        bin_names=bin_names,
+        n_clusters=n_clusters,
+        n_noise=n_noise,
+        n_reassigned=n_reassigned,
+        n_small_bins_dropped=int((~large).sum()),
+    )
+
+
+def _bin_name(config: ClusterConfig, number: int, sample: str) -> str:
+    if config.split_separator is None:
+        return f"{config.bin_prefix}.{number}"
+    return f"{sample}.{config.bin_prefix}.{number}"

@@ -1,0 +1,154 @@
+"""HDBSCAN binning of latent means: bins, noise, size filter, multi-split naming, tiny inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vaebin.cluster import ClusterConfig, _reassign_noise, cluster_latent
+
+
+def blobs(
+    n_blobs: int = 3, per_blob: int = 30, dims: int = 8, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Well separated Gaussian blobs; returns points and the blob of each point."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=20.0, size=(n_blobs, dims))
+    truth = np.repeat(np.arange(n_blobs), per_blob)
+    return (centres[truth] + rng.normal(size=(truth.size, dims))).astype(np.float32), truth
+
+
+def same_partition(labels: np.ndarray, truth: np.ndarray) -> bool:
+    """True when labels and truth group the points identically."""
+    pairs = {(int(a), int(b)) for a, b in zip(labels, truth, strict=True)}
+    return len(pairs) == len(set(labels.tolist())) == len(set(truth.tolist()))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_separated_blobs_become_bins(metric: str) -> None:
+    points, truth = blobs()
+    lengths = np.full(truth.size, 10_000)
+    names = [f"c{i}" for i in range(truth.size)]
+    result = cluster_latent(points, lengths, names, ClusterConfig(metric=metric, min_bin_size=0))
+    assert result.labels.dtype == np.int64
+    assert result.n_clusters == 3
+    assert same_partition(result.labels, truth)
+    assert sorted(result.bin_names) == ["bin.1", "bin.2", "bin.3"]
+    mapping = result.contig_bins(names)
+    assert mapping["c0"] == result.bin_names[result.labels[0]]
+
+
+def test_bins_are_numbered_by_size_in_bp() -> None:
+    points, truth = blobs()
+    lengths = np.where(truth == 2, 50_000, 10_000)
+    result = cluster_latent(points, lengths, [str(i) for i in range(truth.size)], ClusterConfig())
+    assert result.bin_names[result.labels[truth == 2][0]] == "bin.1"
+
+
+def test_small_bins_are_dropped_and_counted() -> None:
+    points, truth = blobs()
+    # Blob 0: 30 x 10 kbp = 300 kbp is kept; blobs 1 and 2: 30 x 5 kbp = 150 kbp are dropped.
+    lengths = np.where(truth == 0, 10_000, 5_000)
+    result = cluster_latent(points, lengths, [str(i) for i in range(truth.size)], ClusterConfig())
+    assert result.bin_names == ["bin.1"]
+    assert result.n_small_bins_dropped == 2
+    assert np.all(result.labels[truth == 0] == 0)
+    assert np.all(result.labels[truth != 0] == -1)
+
+
+def test_outlier_stays_unbinned_and_long_outlier_is_its_own_bin() -> None:
+    points, truth = blobs()
+    points = np.vstack([points, np.full((1, 8), 500.0, dtype=np.float32)])
+    names = [str(i) for i in range(points.shape[0])]
+    short = np.append(np.full(truth.size, 10_000), 5_000)
+    result = cluster_latent(points, short, names, ClusterConfig(min_bin_size=0, metric="euclidean"))
+    assert result.labels[-1] == -1
+    long = np.append(np.full(truth.size, 10_000), 300_000)
+    result = cluster_latent(points, long, names, ClusterConfig(metric="euclidean"))
+    assert result.labels[-1] >= 0
+    assert np.sum(result.labels == result.labels[-1]) == 1
+
+
+def test_noise_reassignment_takes_only_points_inside_a_cluster_spread() -> None:
+    points = np.array([[0.0, 0.0], [1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+    points = np.vstack([points, [[0.5, 0.0], [10.0, 0.0]]])
+    labels = np.array([0, 0, 0, 0, 0, -1, -1])
+    updated = _reassign_noise(points, labels, quantile=0.9)
+    # Cluster spread is distance 1 from the centroid (0, 0): 0.5 is inside, 10 is not.
+    assert updated.tolist() == [0, 0, 0, 0, 0, 0, -1]
+
+
+def test_multisplit_names_bins_per_sample() -> None:
+    points, truth = blobs(n_blobs=2, per_blob=20)
+    sample = np.tile(["S1", "S2"], truth.size // 2)
+    names = [f"{s}C{i}" for i, s in enumerate(sample)]
+    config = ClusterConfig(split_separator="C", min_bin_size=0, metric="euclidean")
+    result = cluster_latent(points, np.full(truth.size, 10_000), names, config)
+    assert sorted(result.bin_names) == ["S1.bin.1", "S1.bin.2", "S2.bin.1", "S2.bin.2"]
+    mapping = result.contig_bins(names)
+    for name, bin_name in mapping.items():
+        assert bin_name.startswith(name.split("C", 1)[0] + ".")
+    # Contigs of one genome in one sample share a bin; across samples the number is the same.
+    first = {mapping[n] for n, t, s in zip(names, truth, sample, strict=True) if t == 0}
+    assert len(first) == 2
+    assert len({b.split(".", 1)[1] for b in first}) == 1
+
+
+def test_multisplit_without_separator_in_a_name_is_a_clear_error() -> None:
+    points, truth = blobs(n_blobs=1, per_blob=12)
+    names = [f"S1C{i}" for i in range(truth.size)]
+    names[3] = "contig3"
+    with pytest.raises(ValueError, match="'contig3' has no sample prefix"):
+        cluster_latent(
+            points, np.full(truth.size, 10_000), names, ClusterConfig(split_separator="C")
+        )
+
+
+def test_clustering_is_deterministic() -> None:
+    points, truth = blobs(n_blobs=5, per_blob=25, seed=3)
+    lengths = np.full(truth.size, 10_000)
+    names = [str(i) for i in range(truth.size)]
+    first = cluster_latent(points, lengths, names, ClusterConfig())
+    second = cluster_latent(points.copy(), lengths, names, ClusterConfig())
+    np.testing.assert_array_equal(first.labels, second.labels)
+    assert first.bin_names == second.bin_names
+
+
+@pytest.mark.parametrize("n_contigs", [1, 2, 3])
+def test_tiny_inputs_give_one_bin(n_contigs: int) -> None:
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(n_contigs, 32)).astype(np.float32)
+    result = cluster_latent(
+        points, np.full(n_contigs, 250_000), [str(i) for i in range(n_contigs)], ClusterConfig()
+    )
+    assert result.labels.tolist() == [0] * n_contigs
+    assert result.bin_names == ["bin.1"]
+
+
+def test_one_genome_only_is_one_bin() -> None:
+    points, _ = blobs(n_blobs=1, per_blob=60)
+    result = cluster_latent(
+        points, np.full(60, 10_000), [str(i) for i in range(60)], ClusterConfig()
+    )
+    assert result.bin_names == ["bin.1"]
+    assert (result.labels == 0).sum() >= 50
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (ClusterConfig(metric="manhattan"), "unknown metric"),
+        (ClusterConfig(cluster_selection_method="best"), "unknown cluster selection method"),
+        (ClusterConfig(min_cluster_size=1), "min_cluster_size"),
+    ],
+)
+def test_bad_settings_are_clear_errors(config: ClusterConfig, message: str) -> None:
+    points, truth = blobs()
+    with pytest.raises(ValueError, match=message):
+        cluster_latent(points, np.full(truth.size, 1), [str(i) for i in range(truth.size)], config)
+
+
+def test_non_finite_latent_is_a_clear_error() -> None:
+    points = np.full((5, 4), np.nan, dtype=np.float32)
+    with pytest.raises(ValueError, match="NaN"):
+        cluster_latent(points, np.full(5, 1), list("abcde"))
