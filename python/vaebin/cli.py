@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from vaebin import __version__, core_version
+from vaebin import __version__, core_version, features
 from vaebin.errors import VaebinError
 
 log = logging.getLogger("vaebin")
@@ -118,7 +118,7 @@ def featurize(
     quiet: bool,
 ) -> None:
     """Compute canonical k-mer composition: DIR/composition.npy and DIR/contigs.tsv."""
-    from vaebin import features, io
+    from vaebin import io
 
     _setup_logging(quiet)
     if vamb_projection and kmer_size != 4:
@@ -155,4 +155,583 @@ def featurize(
         result.matrix.shape[1],
         elapsed,
         result.bases / 1e6 / max(elapsed, 1e-9),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# binning: options shared by `bin`, `train` and `cluster`, with defaults from the stage dataclasses
+
+
+def _train_options(function: Any) -> Any:
+    from vaebin.train import TrainConfig
+
+    defaults = TrainConfig()
+    options = [
+        click.option(
+            "--preset",
+            type=click.Choice(["default", "article"]),
+            default="default",
+            show_default=True,
+            help="Model preset: the tuned default, or the article's baseline VAE.",
+        ),
+        click.option(
+            "--epochs",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Training epochs [default: preset's].",
+        ),
+        click.option(
+            "--batch-size",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Initial batch size [default: preset's].",
+        ),
+        click.option(
+            "--seed", type=int, default=defaults.seed, show_default=True, help="Random seed."
+        ),
+        click.option(
+            "--device",
+            type=click.Choice(["auto", "cpu", "cuda"]),
+            default=defaults.device,
+            show_default=True,
+            help="Where to train: a CUDA GPU when present (auto), or as given.",
+        ),
+        click.option(
+            "--min-contig-len",
+            type=click.IntRange(min=1),
+            default=2000,
+            show_default=True,
+            help="Contigs shorter than this are left out of binning (and reported).",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _cluster_options(function: Any) -> Any:
+    from vaebin.cluster import ClusterConfig
+
+    defaults = ClusterConfig()
+    options = [
+        click.option(
+            "--min-bin-size",
+            type=click.IntRange(min=0),
+            default=defaults.min_bin_size,
+            show_default=True,
+            help="Drop bins smaller than this many bp.",
+        ),
+        click.option(
+            "--min-cluster-size",
+            type=click.IntRange(min=2),
+            default=defaults.min_cluster_size,
+            show_default=True,
+            help="HDBSCAN min_cluster_size (contigs).",
+        ),
+        click.option(
+            "--min-samples",
+            type=click.IntRange(min=1),
+            default=defaults.min_samples,
+            help="HDBSCAN min_samples [default: min-cluster-size].",
+        ),
+        click.option(
+            "--cluster-selection",
+            type=click.Choice(["eom", "leaf"]),
+            default=defaults.cluster_selection_method,
+            show_default=True,
+            help="HDBSCAN cluster selection method.",
+        ),
+        click.option(
+            "--no-reassign",
+            is_flag=True,
+            help="Leave HDBSCAN noise unbinned even when clearly inside a cluster.",
+        ),
+        click.option(
+            "--split-separator",
+            default=None,
+            help=(
+                "Multi-split binning: contig names are <sample><SEP><contig> "
+                "(e.g. C for S1C12); bins are split per sample."
+            ),
+        ),
+        click.option(
+            "--bin-prefix",
+            default=defaults.bin_prefix,
+            show_default=True,
+            help="Bins are named <prefix>.<n>.",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _train_config(
+    preset: str,
+    epochs: int | None,
+    batch_size: int | None,
+    seed: int,
+    device: str,
+    threads: int | None,
+    quiet: bool,
+) -> Any:
+    from vaebin.train import TrainConfig
+
+    overrides: dict[str, object] = {
+        "seed": seed,
+        "device": device,
+        "threads": threads,
+        "quiet": quiet,
+    }
+    if epochs is not None:
+        overrides["epochs"] = epochs
+    if batch_size is not None:
+        overrides["batch_size"] = batch_size
+    return TrainConfig.for_preset(preset, **overrides)
+
+
+def _cluster_config(
+    min_bin_size: int,
+    min_cluster_size: int,
+    min_samples: int | None,
+    cluster_selection: str,
+    no_reassign: bool,
+    split_separator: str | None,
+    bin_prefix: str,
+) -> Any:
+    from vaebin.cluster import ClusterConfig
+
+    return ClusterConfig(
+        min_cluster_size=min_cluster_size,
+        min_samples=min_samples,
+        cluster_selection_method=cluster_selection,
+        min_bin_size=min_bin_size,
+        reassign_noise=not no_reassign,
+        split_separator=split_separator or None,
+        bin_prefix=bin_prefix,
+    )
+
+
+def _bams_from(bams: tuple[Path, ...], bamdir: Path | None) -> tuple[Path, ...]:
+    if bamdir is None:
+        return bams
+    found = tuple(sorted(bamdir.glob("*.bam")))
+    if not found:
+        raise VaebinError(f"{bamdir}: no *.bam files in this folder")
+    return bams + found
+
+
+def _depth_source(
+    bams: tuple[Path, ...], bamdir: Path | None, depth: Path | None
+) -> tuple[Path, ...]:
+    all_bams = _bams_from(bams, bamdir)
+    if bool(all_bams) == (depth is not None):
+        raise click.UsageError("give the abundances either as --bam/--bamdir or as --depth")
+    return all_bams
+
+
+contigs_option = click.option(
+    "--contigs",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Assembly: FASTA, plain, gzip or bgzip.",
+)
+bam_options = [
+    click.option(
+        "--bam",
+        "bams",
+        multiple=True,
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Sorted BAM of one sample's reads mapped to the contigs (repeat per sample).",
+    ),
+    click.option(
+        "--bamdir",
+        type=click.Path(path_type=Path, file_okay=False, exists=True),
+        default=None,
+        help="Folder whose *.bam files are the samples.",
+    ),
+    click.option(
+        "--depth",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        help="MetaBAT2-style depth table instead of BAMs.",
+    ),
+]
+
+
+def _with_bam_options(function: Any) -> Any:
+    for option in reversed(bam_options):
+        function = option(function)
+    return function
+
+
+@main.command("bin")
+@contigs_option
+@_with_bam_options
+@click.option(
+    "--outdir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Output folder.",
+)
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Reuse a saved model.pt instead of training.",
+)
+@_train_options
+@_cluster_options
+@click.option("--no-fasta", is_flag=True, help="Do not write bins/*.fna.gz and unbinned.fna.gz.")
+@click.option("--plot", is_flag=True, help="Draw latent_umap.png (needs the plot extra).")
+@threads_option
+@quiet_option
+def bin_command(
+    contigs: Path,
+    bams: tuple[Path, ...],
+    bamdir: Path | None,
+    depth: Path | None,
+    outdir: Path,
+    model_path: Path | None,
+    preset: str,
+    epochs: int | None,
+    batch_size: int | None,
+    seed: int,
+    device: str,
+    min_contig_len: int,
+    min_bin_size: int,
+    min_cluster_size: int,
+    min_samples: int | None,
+    cluster_selection: str,
+    no_reassign: bool,
+    split_separator: str | None,
+    bin_prefix: str,
+    no_fasta: bool,
+    plot: bool,
+    threads: int | None,
+    quiet: bool,
+) -> None:
+    """Bin an assembly end to end: features, VAE, HDBSCAN, bins.
+
+    Writes clusters.tsv, clusters.binning (CAMI), bins/<prefix>.<n>.fna.gz, unbinned.fna.gz,
+    summary.json, model.pt, latent.npy and features/.
+    """
+    from vaebin.encode import EncodeConfig
+    from vaebin.pipeline import BinRequest, run_bin
+
+    _setup_logging(quiet)
+    all_bams = _depth_source(bams, bamdir, depth)
+    if plot:
+        from vaebin.plot import plotting_available
+
+        if not plotting_available():
+            raise VaebinError(
+                "--plot needs umap-learn and matplotlib: pip install 'vaebin-rs[plot]'"
+            )
+    request = BinRequest(
+        contigs=contigs,
+        outdir=outdir,
+        bams=all_bams,
+        depth_table=depth,
+        model_path=model_path,
+        threads=threads,
+        write_fasta=not no_fasta,
+        plot=plot,
+    )
+    summary = run_bin(
+        request,
+        EncodeConfig(min_contig_len=min_contig_len),
+        _train_config(preset, epochs, batch_size, seed, device, threads, quiet),
+        _cluster_config(
+            min_bin_size,
+            min_cluster_size,
+            min_samples,
+            cluster_selection,
+            no_reassign,
+            split_separator,
+            bin_prefix,
+        ),
+    )
+    counts = summary["counts"]
+    log.info(
+        "%d bins (%d contigs, %d bp) written to %s",
+        counts["bins"],
+        counts["binned_contigs"],
+        counts["binned_bp"],
+        outdir,
+    )
+
+
+@main.command()
+@click.option(
+    "--features",
+    "features_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Folder written by `featurize --bam/--depth`.",
+)
+@click.option(
+    "--outdir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where model.pt, latent.npy and latent_contigs.tsv go.",
+)
+@_train_options
+@threads_option
+@quiet_option
+def train(
+    features_dir: Path,
+    outdir: Path,
+    preset: str,
+    epochs: int | None,
+    batch_size: int | None,
+    seed: int,
+    device: str,
+    min_contig_len: int,
+    threads: int | None,
+    quiet: bool,
+) -> None:
+    """Train the VAE on saved features and write the model and latent means."""
+    from vaebin.encode import EncodeConfig
+    from vaebin.pipeline import embed, load_features, save_embedding
+
+    _setup_logging(quiet)
+    contig_features = load_features(features_dir)
+    embedding = embed(
+        contig_features,
+        EncodeConfig(min_contig_len=min_contig_len),
+        _train_config(preset, epochs, batch_size, seed, device, threads, quiet),
+    )
+    outdir.mkdir(parents=True, exist_ok=True)
+    save_embedding(outdir, embedding)
+    log.info(
+        "trained on %d contigs (%s); model and latent means in %s",
+        embedding.model_input.n_contigs,
+        embedding.device,
+        outdir,
+    )
+
+
+@main.command()
+@click.option(
+    "--latent",
+    "latent_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Folder written by `vaebin-rs train`.",
+)
+@contigs_option
+@click.option(
+    "--outdir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Output folder.",
+)
+@_cluster_options
+@click.option("--no-fasta", is_flag=True, help="Do not write bins/*.fna.gz and unbinned.fna.gz.")
+@quiet_option
+def cluster(
+    latent_dir: Path,
+    contigs: Path,
+    outdir: Path,
+    min_bin_size: int,
+    min_cluster_size: int,
+    min_samples: int | None,
+    cluster_selection: str,
+    no_reassign: bool,
+    split_separator: str | None,
+    bin_prefix: str,
+    no_fasta: bool,
+    quiet: bool,
+) -> None:
+    """Cluster saved latent means into bins and write the bin files."""
+    from vaebin.cluster import cluster_latent
+    from vaebin.pipeline import load_embedding_table, write_bin_outputs
+
+    _setup_logging(quiet)
+    latent, names, lengths = load_embedding_table(latent_dir)
+    config = _cluster_config(
+        min_bin_size,
+        min_cluster_size,
+        min_samples,
+        cluster_selection,
+        no_reassign,
+        split_separator,
+        bin_prefix,
+    )
+    clustering = cluster_latent(latent, lengths, names, config)
+    all_names = features.composition(contigs, k=1).names if not no_fasta else names
+    outdir.mkdir(parents=True, exist_ok=True)
+    outputs = write_bin_outputs(
+        outdir, contigs, names, lengths, clustering, all_names, bin_prefix, not no_fasta
+    )
+    log.info(
+        "%d bins (%d contigs) written to %s",
+        len(clustering.bin_names),
+        outputs["binned_contigs"],
+        outdir,
+    )
+
+
+@main.command()
+@click.option(
+    "--truth",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="CAMI binning file of the true genome of each contig.",
+)
+@click.option(
+    "--bins",
+    "bins_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="clusters.tsv (clustername, contigname) or a CAMI binning file.",
+)
+@click.option(
+    "--contigs",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Assembly, for contig lengths when the truth file has no _LENGTH column.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also write the scores as JSON here.",
+)
+def evaluate(truth: Path, bins_path: Path, contigs: Path | None, json_path: Path | None) -> None:
+    """Score bins against the truth: completeness, purity, near-complete genomes, ARI."""
+    from vaebin import io
+    from vaebin.evaluate import evaluate_bins
+    from vaebin.pipeline import read_clusters, read_truth_lengths
+    from vaebin.simulate import read_cami_binning
+
+    truth_map = read_cami_binning(truth)
+    if contigs is not None:
+        comp = features.composition(contigs, k=1)
+        lengths = dict(zip(comp.names.tolist(), comp.lengths.tolist(), strict=True))
+    else:
+        lengths = read_truth_lengths(truth)
+        if not lengths:
+            raise VaebinError(f"{truth}: no _LENGTH column; pass --contigs for contig lengths")
+    first = (
+        bins_path.read_text(encoding="utf-8", errors="replace")[:200] if bins_path.is_file() else ""
+    )
+    bins = read_cami_binning(bins_path) if first.startswith("@") else read_clusters(bins_path)
+    result = evaluate_bins(truth_map, lengths, bins)
+    click.echo(result.table())
+    if json_path is not None:
+        with io.atomic_text(json_path) as handle:
+            handle.write(result.to_json() + "\n")
+
+
+@main.command()
+@click.option(
+    "--outdir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Output folder.",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(["toy", "small", "benchmark"]),
+    default="small",
+    show_default=True,
+    help="Community size.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--genomes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Number of genomes [default: preset's].",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Number of samples [default: preset's].",
+)
+@click.option(
+    "--multisplit", is_flag=True, help="Name contigs S<sample>C<n> as in per-sample assemblies."
+)
+@threads_option
+@quiet_option
+def simulate(
+    outdir: Path,
+    preset: str,
+    seed: int,
+    genomes: int | None,
+    samples: int | None,
+    multisplit: bool,
+    threads: int | None,
+    quiet: bool,
+) -> None:
+    """Simulate a community: contigs, per-sample sorted BAMs, truth and a samplesheet."""
+    from vaebin.simulate import SimulationConfig, simulate_community
+
+    _setup_logging(quiet)
+    config = SimulationConfig.preset(preset, seed=seed).with_overrides(
+        n_genomes=genomes,
+        n_samples=samples,
+        threads=threads,
+        contig_naming="multisplit" if multisplit else None,
+    )
+    result = simulate_community(outdir, config)
+    log.info(
+        "%d genomes, %d contigs (%d bp), %d samples, reads per sample: %s; in %.1f s",
+        len(result.genomes),
+        result.n_contigs,
+        result.contig_bp,
+        len(result.sample_names),
+        ", ".join(map(str, result.reads_per_sample)),
+        result.seconds,
+    )
+
+
+@main.command()
+@click.option(
+    "--outdir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("vaebin-demo"),
+    show_default=True,
+    help="Output folder.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@threads_option
+@quiet_option
+def demo(outdir: Path, seed: int, threads: int | None, quiet: bool) -> None:
+    """Simulate a small community, bin it and print how well the bins match the truth."""
+    from vaebin.encode import EncodeConfig
+    from vaebin.evaluate import evaluate_bins
+    from vaebin.pipeline import BinRequest, read_clusters, run_bin
+    from vaebin.simulate import SimulationConfig, read_cami_binning, simulate_community
+
+    _setup_logging(quiet)
+    started = time.perf_counter()
+    log.info("simulating a small community in %s", outdir / "community")
+    community = simulate_community(outdir / "community", SimulationConfig.small(seed=seed))
+    request = BinRequest(
+        contigs=community.contigs_fasta,
+        outdir=outdir / "bins",
+        bams=tuple(community.bams),
+        threads=threads,
+    )
+    run_bin(
+        request,
+        EncodeConfig(),
+        _train_config("default", None, None, seed, "auto", threads, quiet),
+        _cluster_config(200_000, 10, None, "eom", False, None, "bin"),
+    )
+    truth = read_cami_binning(community.truth_binning)
+    comp = features.composition(community.contigs_fasta, k=1)
+    lengths = dict(zip(comp.names.tolist(), comp.lengths.tolist(), strict=True))
+    result = evaluate_bins(truth, lengths, read_clusters(outdir / "bins" / "clusters.tsv"))
+    click.echo(result.table())
+    seconds = time.perf_counter() - started
+    click.echo(
+        f"\n{len(community.genomes)} genomes simulated; bins in {outdir / 'bins'}; "
+        f"{seconds:.0f} s in all."
     )

@@ -1,0 +1,444 @@
+"""The binning pipeline: features -> model input -> latent -> clusters -> files.
+
+Each step is a function over plain arrays and paths, callable alone (the CLI's `featurize`,
+`train` and `cluster` commands) or chained by `run_bin`. Nothing here parses arguments or prints.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import resource
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vaebin import __version__, core_version, features, io
+from vaebin.cluster import ClusterConfig, ClusterResult, cluster_latent
+from vaebin.encode import EncodeConfig, ModelInput, build_model_input
+from vaebin.errors import InputDataError, InputFileError
+from vaebin.train import TrainConfig, TrainedModel, encode_latent, load_model, save_model, train_vae
+
+log = logging.getLogger("vaebin")
+
+FEATURE_FILES = ("composition.npy", "contigs.tsv", "depths.npy", "samples.txt")
+
+
+@dataclass(frozen=True)
+class ContigFeatures:
+    """Composition and abundance of every contig of an assembly, in FASTA order."""
+
+    names: np.ndarray
+    lengths: np.ndarray
+    composition: np.ndarray
+    depths: np.ndarray
+    """float32 contigs x samples mean depth."""
+    sample_names: list[str]
+
+    @property
+    def n_contigs(self) -> int:
+        """Number of contigs."""
+        return int(self.lengths.shape[0])
+
+
+@dataclass
+class StepLog:
+    """Wall time and peak memory of each pipeline step, for summary.json."""
+
+    steps: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Time a step and record the process's peak resident memory after it."""
+        started = time.perf_counter()
+        yield
+        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        self.steps[name] = {
+            "seconds": round(time.perf_counter() - started, 3),
+            "peak_rss_mb": round(peak_kib / 1024, 1),
+        }
+        log.info("%s done in %.1f s", name, self.steps[name]["seconds"])
+
+
+def _align_depths(
+    names: np.ndarray, lengths: np.ndarray, table: object, source: str
+) -> tuple[np.ndarray, list[str]]:
+    """Rows of a depth table in the order of `names`, checking every contig is there."""
+    table_names = np.asarray(table.names).astype(str)  # type: ignore[attr-defined]
+    table_lengths = np.asarray(table.lengths, dtype=np.int64)  # type: ignore[attr-defined]
+    depth = np.asarray(table.depths, dtype=np.float32)  # type: ignore[attr-defined]
+    order = np.argsort(table_names, kind="stable")
+    sorted_names = table_names[order]
+    position = np.searchsorted(sorted_names, names)
+    clipped = np.minimum(position, max(sorted_names.size - 1, 0))
+    found = (position < sorted_names.size) & (sorted_names[clipped] == names)
+    if not found.all():
+        missing = names[~found]
+        raise InputDataError(
+            f"{source}: {missing.size} contigs of the assembly have no depth row "
+            f"(first: {', '.join(missing[:3])})"
+        )
+    rows = order[clipped]
+    wrong_length = table_lengths[rows] != lengths
+    if wrong_length.any():
+        first = int(np.flatnonzero(wrong_length)[0])
+        raise InputDataError(
+            f"{source}: {int(wrong_length.sum())} contigs have another length than in the "
+            f"assembly (first: {names[first]}, {table_lengths[rows[first]]} vs {lengths[first]} bp)"
+        )
+    return depth[rows], [str(s) for s in table.sample_names]  # type: ignore[attr-defined]
+
+
+def load_contig_features(
+    contigs: Path,
+    bams: Sequence[Path] = (),
+    depth_table: Path | None = None,
+    threads: int | None = None,
+    coverage_options: dict[str, object] | None = None,
+) -> ContigFeatures:
+    """Composition of `contigs` and depth per sample, from BAM files or a MetaBAT2 depth table."""
+    from vaebin import depths as depth_tables
+
+    if bool(bams) == (depth_table is not None):
+        raise ValueError("give either BAM files or a depth table")
+    composition = features.composition(contigs, k=4, threads=threads)
+    names, lengths = composition.names, composition.lengths
+    if depth_table is not None:
+        table = depth_tables.read_depth_table(depth_table)
+        depth, sample_names = _align_depths(names, lengths, table, str(depth_table))
+    else:
+        coverage = features.coverage(
+            contigs, list(bams), threads=threads, **(coverage_options or {})
+        )
+        depth, sample_names = _align_depths(names, lengths, coverage, str(bams[0]))
+    return ContigFeatures(
+        names=names,
+        lengths=lengths,
+        composition=composition.matrix,
+        depths=depth,
+        sample_names=sample_names,
+    )
+
+
+def save_features(directory: Path, contig_features: ContigFeatures) -> None:
+    """Write the features as .npy files and small tables (what `vaebin-rs train` reads)."""
+    io.save_npy(directory / "composition.npy", contig_features.composition)
+    io.save_npy(directory / "depths.npy", contig_features.depths)
+    io.write_contig_table(directory / "contigs.tsv", contig_features.names, contig_features.lengths)
+    with io.atomic_text(directory / "samples.txt") as handle:
+        handle.write("".join(f"{name}\n" for name in contig_features.sample_names))
+
+
+def load_features(directory: Path) -> ContigFeatures:
+    """Read features written by `save_features`."""
+    for name in FEATURE_FILES:
+        if not (directory / name).is_file():
+            raise InputFileError(
+                f"{directory / name}: no such file "
+                "(run `vaebin-rs featurize` with --bam or --depth)"
+            )
+    table = np.loadtxt(
+        directory / "contigs.tsv", dtype=str, delimiter="\t", skiprows=1, ndmin=2, comments=None
+    )
+    composition = np.load(directory / "composition.npy")
+    depth = np.load(directory / "depths.npy")
+    samples = (directory / "samples.txt").read_text().split()
+    if not (composition.shape[0] == depth.shape[0] == table.shape[0]) or depth.shape[1] != len(
+        samples
+    ):
+        raise InputDataError(f"{directory}: feature files disagree in their number of contigs")
+    return ContigFeatures(
+        names=table[:, 0],
+        lengths=table[:, 1].astype(np.int64),
+        composition=composition,
+        depths=depth,
+        sample_names=samples,
+    )
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """Latent means of the contigs kept for training, with what produced them."""
+
+    model_input: ModelInput
+    latent_means: np.ndarray
+    model: TrainedModel
+    loss_history: list[dict[str, float]]
+    device: str
+
+
+def embed(
+    contig_features: ContigFeatures,
+    encode_config: EncodeConfig,
+    train_config: TrainConfig,
+    model_path: Path | None = None,
+) -> Embedding:
+    """Train a VAE on the features (or reuse the model at `model_path`) and encode the contigs."""
+    if model_path is not None:
+        model = load_model(model_path, device=train_config.device)
+        model_input = build_model_input(
+            contig_features.composition,
+            contig_features.depths,
+            contig_features.lengths,
+            contig_features.names,
+            encode_config,
+            stats=model.stats,
+        )
+        return Embedding(model_input, encode_latent(model, model_input), model, [], "reused")
+    model_input = build_model_input(
+        contig_features.composition,
+        contig_features.depths,
+        contig_features.lengths,
+        contig_features.names,
+        encode_config,
+    )
+    result = train_vae(model_input, train_config)
+    return Embedding(
+        model_input, result.latent_means, result.model, result.loss_history, result.device
+    )
+
+
+def save_embedding(outdir: Path, embedding: Embedding) -> None:
+    """Write model.pt, latent.npy and latent_contigs.tsv (rows of latent.npy)."""
+    save_model(outdir / "model.pt", embedding.model)
+    io.save_npy(outdir / "latent.npy", embedding.latent_means)
+    io.write_contig_table(
+        outdir / "latent_contigs.tsv",
+        embedding.model_input.names.astype(str),
+        embedding.model_input.contig_lengths,
+    )
+
+
+def load_embedding_table(outdir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Latent means with the names and lengths of their rows, as written by `save_embedding`."""
+    latent_path, table_path = outdir / "latent.npy", outdir / "latent_contigs.tsv"
+    for path in (latent_path, table_path):
+        if not path.is_file():
+            raise InputFileError(f"{path}: no such file (run `vaebin-rs train` first)")
+    latent = np.load(latent_path)
+    table = np.loadtxt(table_path, dtype=str, delimiter="\t", skiprows=1, ndmin=2, comments=None)
+    if table.shape[0] != latent.shape[0]:
+        raise InputDataError(
+            f"{table_path}: {table.shape[0]} rows for {latent.shape[0]} latent rows"
+        )
+    return latent, table[:, 0], table[:, 1].astype(np.int64)
+
+
+def write_bin_outputs(
+    outdir: Path,
+    contigs: Path,
+    names: np.ndarray,
+    lengths: np.ndarray,
+    clustering: ClusterResult,
+    all_names: np.ndarray,
+    sample_id: str,
+    write_fasta: bool = True,
+) -> dict[str, object]:
+    """clusters.tsv, clusters.binning (CAMI), bins/<bin>.fna.gz and unbinned.fna.gz."""
+    from vaebin import _core
+    from vaebin.simulate import write_cami_binning
+
+    binned = np.flatnonzero(clustering.labels >= 0)
+    # Rows grouped by bin (in bin order), contigs in assembly order within a bin.
+    binned = binned[np.argsort(clustering.labels[binned], kind="stable")]
+    bin_names = np.asarray(clustering.bin_names, dtype=object)
+    row_bins = bin_names[clustering.labels[binned]].astype(str)
+    row_contigs = names[binned].astype(str)
+    with io.atomic_text(outdir / "clusters.tsv") as handle:
+        handle.write("clustername\tcontigname\n")
+        handle.writelines(f"{b}\t{c}\n" for b, c in zip(row_bins, row_contigs, strict=True))
+    write_cami_binning(
+        outdir / "clusters.binning", row_contigs, row_bins, lengths[binned], sample_id=sample_id
+    )
+    bin_bp = np.bincount(
+        clustering.labels[binned], weights=lengths[binned], minlength=len(bin_names)
+    )
+    bin_contigs = np.bincount(clustering.labels[binned], minlength=len(bin_names))
+    if write_fasta:
+        bins_dir = outdir / "bins"
+        bins_dir.mkdir(parents=True, exist_ok=True)
+        for stale in bins_dir.glob("*.fna.gz"):
+            stale.unlink()
+        in_bin = np.isin(all_names, row_contigs)
+        unbinned_names = all_names[~in_bin]
+        output_paths = [bins_dir / f"{name}.fna.gz" for name in clustering.bin_names]
+        output_paths.append(outdir / "unbinned.fna.gz")
+        every_name = np.concatenate([row_contigs, unbinned_names.astype(str)]).astype(bytes)
+        every_output = np.concatenate(
+            [clustering.labels[binned], np.full(unbinned_names.size, len(clustering.bin_names))]
+        )
+        width = max(1, every_name.dtype.itemsize)
+        _core.write_bins(
+            str(contigs),
+            every_name.astype(f"S{width}").tobytes(),
+            width,
+            every_output.astype(np.int64).tolist(),
+            [str(p) for p in output_paths],
+        )
+    return {
+        "bins": [
+            {"name": str(name), "contigs": int(n), "bp": int(bp)}
+            for name, n, bp in zip(clustering.bin_names, bin_contigs, bin_bp, strict=True)
+        ],
+        "binned_contigs": int(binned.size),
+        "binned_bp": int(lengths[binned].sum()),
+    }
+
+
+@dataclass(frozen=True)
+class BinRequest:
+    """Everything `run_bin` needs besides the per-stage configurations."""
+
+    contigs: Path
+    outdir: Path
+    bams: tuple[Path, ...] = ()
+    depth_table: Path | None = None
+    model_path: Path | None = None
+    threads: int | None = None
+    coverage_options: dict[str, object] = field(default_factory=dict)
+    write_fasta: bool = True
+    plot: bool = False
+
+
+def run_bin(
+    request: BinRequest,
+    encode_config: EncodeConfig,
+    train_config: TrainConfig,
+    cluster_config: ClusterConfig,
+) -> dict[str, object]:
+    """Bin an assembly end to end; returns the summary also written to summary.json."""
+    outdir = request.outdir
+    outdir.mkdir(parents=True, exist_ok=True)
+    steps = StepLog()
+    started = time.perf_counter()
+    with steps.step("features"):
+        contig_features = load_contig_features(
+            request.contigs,
+            request.bams,
+            request.depth_table,
+            request.threads,
+            request.coverage_options,
+        )
+        save_features(outdir / "features", contig_features)
+    log.info(
+        "%d contigs, %d samples (%s)",
+        contig_features.n_contigs,
+        len(contig_features.sample_names),
+        ", ".join(contig_features.sample_names),
+    )
+    with steps.step("train"):
+        embedding = embed(contig_features, encode_config, train_config, request.model_path)
+        save_embedding(outdir, embedding)
+    model_input = embedding.model_input
+    log.info(
+        "%d contigs of at least %d bp embedded; %d shorter left out",
+        model_input.n_contigs,
+        encode_config.min_contig_len,
+        model_input.n_short,
+    )
+    with steps.step("cluster"):
+        clustering = cluster_latent(
+            embedding.latent_means, model_input.contig_lengths, model_input.names, cluster_config
+        )
+    with steps.step("write"):
+        outputs = write_bin_outputs(
+            outdir,
+            request.contigs,
+            model_input.names.astype(str),
+            model_input.contig_lengths,
+            clustering,
+            contig_features.names,
+            sample_id=cluster_config.bin_prefix,
+            write_fasta=request.write_fasta,
+        )
+    if request.plot:
+        with steps.step("plot"):
+            from vaebin import plot
+
+            plot.latent_umap(
+                outdir / "latent_umap.png",
+                embedding.latent_means,
+                clustering.labels,
+                train_config.seed,
+            )
+    summary = {
+        "vaebin_rs": __version__,
+        "core": core_version,
+        "python": platform.python_version(),
+        "command": sys.argv,
+        "inputs": {
+            "contigs": str(request.contigs),
+            "bams": [str(b) for b in request.bams],
+            "depth_table": None if request.depth_table is None else str(request.depth_table),
+            "model": None if request.model_path is None else str(request.model_path),
+        },
+        "parameters": {
+            "encode": asdict(encode_config),
+            "train": train_config.to_dict(),
+            "cluster": asdict(cluster_config),
+            "threads": request.threads,
+        },
+        "seed": train_config.seed,
+        "device": embedding.device,
+        "counts": {
+            "contigs": contig_features.n_contigs,
+            "samples": len(contig_features.sample_names),
+            "contigs_embedded": model_input.n_contigs,
+            "contigs_too_short": model_input.n_short,
+            "clusters": clustering.n_clusters,
+            "noise": clustering.n_noise,
+            "noise_reassigned": clustering.n_reassigned,
+            "small_bins_dropped": clustering.n_small_bins_dropped,
+            "bins": len(clustering.bin_names),
+            "binned_contigs": outputs["binned_contigs"],
+            "binned_bp": outputs["binned_bp"],
+        },
+        "bins": outputs["bins"],
+        "final_loss": embedding.loss_history[-1] if embedding.loss_history else None,
+        "steps": steps.steps,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    with io.atomic_text(outdir / "summary.json") as handle:
+        json.dump(summary, handle, indent=2)
+        handle.write("\n")
+    return summary
+
+
+def read_clusters(path: Path) -> dict[str, str]:
+    """Read a `clustername<TAB>contigname` table (VAMB's clusters.tsv) into contig -> bin."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise InputFileError(f"{path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise InputDataError(f"{path}: not a text file") from None
+    assignments: dict[str, str] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line or (number == 1 and line.startswith("clustername")):
+            continue
+        columns = line.split("\t")
+        if len(columns) != 2:
+            raise InputDataError(f"{path}: line {number}: expected clustername<TAB>contigname")
+        assignments[columns[1]] = columns[0]
+    return assignments
+
+
+def read_truth_lengths(path: Path) -> dict[str, int]:
+    """Contig lengths from the `_LENGTH` column of a CAMI binning file ({} when it has none)."""
+    lengths: dict[str, int] = {}
+    columns: list[str] | None = None
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.startswith("@@"):
+            columns = [c.strip().upper() for c in line[2:].split("\t")]
+            if "_LENGTH" not in columns:
+                return {}
+        elif line and not line.startswith("@") and columns is not None:
+            values = line.split("\t")
+            lengths[values[columns.index("SEQUENCEID")]] = int(values[columns.index("_LENGTH")])
+    return lengths
