@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -34,6 +35,14 @@ class VaebinGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("vaebin-rs: interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except Exception as error:
+            # A bug, not a user error: still one line, with the traceback on request.
+            if os.environ.get("VAEBIN_DEBUG"):
+                raise
+            _fail(
+                f"internal error: {type(error).__name__}: {error} "
+                "(set VAEBIN_DEBUG=1 for the traceback and please report it)"
+            )
 
 
 def _describe(error: BaseException) -> str:

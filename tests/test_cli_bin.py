@@ -1,0 +1,270 @@
+"""The binning commands end to end (bin, train, cluster, evaluate) on a toy community."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vaebin.simulate import SimulationConfig, read_cami_binning, simulate_community
+
+CLI = os.path.join(os.path.dirname(sys.executable), "vaebin-rs")
+# Small and quick: a few epochs are enough to check behaviour, not quality.
+FAST = ["--epochs", "30", "--threads", "2", "--quiet", "--min-bin-size", "50000"]
+
+
+def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, *map(str, args)], capture_output=True, text=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def community(tmp_path_factory: pytest.TempPathFactory):
+    return simulate_community(tmp_path_factory.mktemp("toy"), SimulationConfig.toy(seed=3))
+
+
+@pytest.fixture(scope="module")
+def binned(community, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    outdir = tmp_path_factory.mktemp("bin") / "out"
+    bams = [arg for bam in community.bams for arg in ("--bam", bam)]
+    result = run("bin", "--contigs", community.contigs_fasta, *bams, "--outdir", outdir, *FAST)
+    assert result.returncode == 0, result.stderr
+    return outdir
+
+
+def read_fasta_gz(path: Path) -> dict[str, str]:
+    records: dict[str, str] = {}
+    name = ""
+    for line in gzip.decompress(path.read_bytes()).decode().splitlines():
+        if line.startswith(">"):
+            name = line[1:]
+            records[name] = ""
+        else:
+            records[name] += line
+    return records
+
+
+def test_bin_writes_every_output(binned: Path, community) -> None:
+    rows = (binned / "clusters.tsv").read_text().splitlines()
+    assert rows[0] == "clustername\tcontigname"
+    assignments = dict(reversed(row.split("\t")) for row in rows[1:])
+    assert assignments, "no contig was binned"
+    bins = sorted(set(assignments.values()))
+    assert sorted(p.name for p in (binned / "bins").iterdir()) == sorted(
+        f"{b}.fna.gz" for b in bins
+    )
+    contigs = read_fasta_gz(community.contigs_fasta)
+    for bin_name in bins:
+        records = read_fasta_gz(binned / "bins" / f"{bin_name}.fna.gz")
+        assert set(records) == {c for c, b in assignments.items() if b == bin_name}
+        assert all(records[name] == contigs[name] for name in records)
+    unbinned = read_fasta_gz(binned / "unbinned.fna.gz")
+    assert set(unbinned) == set(contigs) - set(assignments)
+    cami = read_cami_binning(binned / "clusters.binning")
+    assert cami == assignments
+    summary = json.loads((binned / "summary.json").read_text())
+    assert summary["counts"]["bins"] == len(bins)
+    assert summary["counts"]["binned_contigs"] == len(assignments)
+    assert summary["counts"]["contigs"] == len(contigs)
+    assert summary["seed"] == 0
+    assert set(summary["steps"]) == {"features", "train", "cluster", "write"}
+    assert all(step["peak_rss_mb"] > 0 for step in summary["steps"].values())
+    assert sum(b["bp"] for b in summary["bins"]) == summary["counts"]["binned_bp"]
+    assert np.load(binned / "latent.npy").shape[0] == summary["counts"]["contigs_embedded"]
+    assert min(len(contigs[c]) for c in assignments) >= 2000
+
+
+def test_same_seed_gives_identical_bins(binned: Path, community, tmp_path: Path) -> None:
+    bams = [arg for bam in community.bams for arg in ("--bam", bam)]
+    again = tmp_path / "again"
+    result = run("bin", "--contigs", community.contigs_fasta, *bams, "--outdir", again, *FAST)
+    assert result.returncode == 0, result.stderr
+    assert (again / "clusters.tsv").read_bytes() == (binned / "clusters.tsv").read_bytes()
+    np.testing.assert_array_equal(np.load(again / "latent.npy"), np.load(binned / "latent.npy"))
+
+
+def test_evaluate_scores_the_bins(binned: Path, community, tmp_path: Path) -> None:
+    report = tmp_path / "scores.json"
+    result = run(
+        "evaluate",
+        "--truth",
+        community.truth_binning,
+        "--bins",
+        binned / "clusters.tsv",
+        "--json",
+        report,
+    )
+    assert result.returncode == 0, result.stderr
+    scores = json.loads(report.read_text())
+    assert (
+        scores["binned_bp"]
+        == json.loads((binned / "summary.json").read_text())["counts"]["binned_bp"]
+    )
+    assert "near-complete" in result.stdout
+    # A toy community binned after 30 epochs must still recover most genomes well.
+    assert scores["counts"]["0.5/0.9"] >= 4
+    assert scores["adjusted_rand_index"] > 0.5
+
+
+def test_train_then_cluster_alone_and_model_reuse(binned: Path, community, tmp_path: Path) -> None:
+    trained = tmp_path / "trained"
+    result = run(
+        "train",
+        "--features",
+        binned / "features",
+        "--outdir",
+        trained,
+        "--epochs",
+        "30",
+        "--threads",
+        "2",
+        "--quiet",
+    )
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_array_equal(np.load(trained / "latent.npy"), np.load(binned / "latent.npy"))
+    clustered = tmp_path / "clustered"
+    result = run(
+        "cluster",
+        "--latent",
+        trained,
+        "--contigs",
+        community.contigs_fasta,
+        "--outdir",
+        clustered,
+        "--min-bin-size",
+        "50000",
+        "--quiet",
+    )
+    assert result.returncode == 0, result.stderr
+    assert (clustered / "clusters.tsv").read_bytes() == (binned / "clusters.tsv").read_bytes()
+    # A saved model bins the same data again without training, to the same latent space.
+    reused = tmp_path / "reused"
+    bams = [arg for bam in community.bams for arg in ("--bam", bam)]
+    result = run(
+        "bin",
+        "--contigs",
+        community.contigs_fasta,
+        *bams,
+        "--outdir",
+        reused,
+        "--model",
+        binned / "model.pt",
+        *FAST,
+    )
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_allclose(
+        np.load(reused / "latent.npy"), np.load(binned / "latent.npy"), atol=1e-5
+    )
+    assert json.loads((reused / "summary.json").read_text())["device"] == "reused"
+
+
+def test_depth_table_input_matches_bams(binned: Path, community, tmp_path: Path) -> None:
+    depth = tmp_path / "depth.tsv"
+    bams = [arg for bam in community.bams for arg in ("--bam", bam)]
+    result = run("coverage", "--contigs", community.contigs_fasta, *bams, "--out", depth)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "from_depth"
+    result = run(
+        "bin", "--contigs", community.contigs_fasta, "--depth", depth, "--outdir", out, *FAST
+    )
+    assert result.returncode == 0, result.stderr
+    assert (out / "clusters.tsv").read_bytes() == (binned / "clusters.tsv").read_bytes()
+
+
+def test_multisplit_bins_are_named_per_sample(tmp_path: Path) -> None:
+    community = simulate_community(
+        tmp_path / "ms", SimulationConfig.toy(seed=5, contig_naming="multisplit")
+    )
+    bams = [arg for bam in community.bams for arg in ("--bam", bam)]
+    out = tmp_path / "out"
+    result = run(
+        "bin",
+        "--contigs",
+        community.contigs_fasta,
+        *bams,
+        "--outdir",
+        out,
+        "--split-separator",
+        "C",
+        *FAST,
+        "--min-bin-size",
+        "1",
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("\t") for line in (out / "clusters.tsv").read_text().splitlines()[1:]]
+    assert rows
+    for bin_name, contig in rows:
+        sample = contig.split("C", 1)[0]
+        assert bin_name.startswith(f"{sample}.bin."), (bin_name, contig)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--depth", "missing.tsv"], "missing.tsv"),
+        ([], "give the abundances either as --bam/--bamdir or as --depth"),
+    ],
+)
+def test_bin_input_errors(community, tmp_path: Path, args: list[str], message: str) -> None:
+    result = run(
+        "bin", "--contigs", community.contigs_fasta, "--outdir", tmp_path / "o", *args, *FAST
+    )
+    assert result.returncode in (1, 2)
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "o" / "clusters.tsv").exists()
+
+
+def test_no_contig_over_the_cutoff_is_one_clear_line(community, tmp_path: Path) -> None:
+    bams = [arg for bam in community.bams for arg in ("--bam", bam)]
+    result = run(
+        "bin",
+        "--contigs",
+        community.contigs_fasta,
+        *bams,
+        "--outdir",
+        tmp_path / "o",
+        *FAST,
+        "--min-contig-len",
+        "100000000",
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("vaebin-rs: error: no contig is at least 100000000 bp long")
+    assert "Traceback" not in result.stderr
+
+
+def test_small_inputs_never_crash(community, tmp_path: Path) -> None:
+    contigs = read_fasta_gz(community.contigs_fasta)
+    lengths = {name: len(seq) for name, seq in contigs.items()}
+    for count in (1, 3, 9):
+        names = sorted(lengths, key=lambda n: -lengths[n])[:count]
+        fasta = tmp_path / f"few{count}.fa"
+        fasta.write_text("".join(f">{n}\n{contigs[n]}\n" for n in names))
+        depth = tmp_path / f"few{count}.tsv"
+        rows = [f"{n}\t{lengths[n]}\t0\t0\t0" for n in names]  # one sample, all depths zero
+        depth.write_text(
+            "contigName\tcontigLen\ttotalAvgDepth\ts1.bam\ts1.bam-var\n" + "\n".join(rows) + "\n"
+        )
+        out = tmp_path / f"out{count}"
+        result = run(
+            "bin",
+            "--contigs",
+            fasta,
+            "--depth",
+            depth,
+            "--outdir",
+            out,
+            *FAST,
+            "--min-bin-size",
+            "1",
+        )
+        assert result.returncode == 0, result.stderr
+        assert (out / "clusters.tsv").is_file()
+        binned_rows = (out / "clusters.tsv").read_text().splitlines()[1:]
+        assert 1 <= len(binned_rows) <= count
