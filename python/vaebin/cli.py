@@ -87,6 +87,59 @@ def main() -> None:
     """
 
 
+def _bams_from(bams: tuple[Path, ...], bamdir: Path | None) -> tuple[Path, ...]:
+    if bamdir is None:
+        return bams
+    found = tuple(sorted(bamdir.glob("*.bam")))
+    if not found:
+        raise VaebinError(f"{bamdir}: no *.bam files in this folder")
+    return bams + found
+
+
+def _depth_source(
+    bams: tuple[Path, ...], bamdir: Path | None, depth: Path | None
+) -> tuple[Path, ...]:
+    all_bams = _bams_from(bams, bamdir)
+    if bool(all_bams) == (depth is not None):
+        raise click.UsageError("give the abundances either as --bam/--bamdir or as --depth")
+    return all_bams
+
+
+contigs_option = click.option(
+    "--contigs",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Assembly: FASTA, plain, gzip or bgzip.",
+)
+bam_options = [
+    click.option(
+        "--bam",
+        "bams",
+        multiple=True,
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Sorted BAM of one sample's reads mapped to the contigs (repeat per sample).",
+    ),
+    click.option(
+        "--bamdir",
+        type=click.Path(path_type=Path, file_okay=False, exists=True),
+        default=None,
+        help="Folder whose *.bam files are the samples.",
+    ),
+    click.option(
+        "--depth",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        help="MetaBAT2-style depth table instead of BAMs.",
+    ),
+]
+
+
+def _with_bam_options(function: Any) -> Any:
+    for option in reversed(bam_options):
+        function = option(function)
+    return function
+
+
 @main.command()
 @click.option(
     "--contigs",
@@ -115,6 +168,7 @@ def main() -> None:
     is_flag=True,
     help="Also write VAMB's 103-dimensional tetranucleotide projection (k=4 only).",
 )
+@_with_bam_options
 @threads_option
 @quiet_option
 def featurize(
@@ -123,15 +177,40 @@ def featurize(
     kmer_size: int,
     min_contig_len: int,
     vamb_projection: bool,
+    bams: tuple[Path, ...],
+    bamdir: Path | None,
+    depth: Path | None,
     threads: int | None,
     quiet: bool,
 ) -> None:
-    """Compute canonical k-mer composition: DIR/composition.npy and DIR/contigs.tsv."""
+    """Compute canonical k-mer composition: DIR/composition.npy and DIR/contigs.tsv.
+
+    With --bam/--bamdir/--depth, also the depth per sample (DIR/depths.npy, DIR/samples.txt):
+    the input of `vaebin-rs train`.
+    """
     from vaebin import io
 
     _setup_logging(quiet)
     if vamb_projection and kmer_size != 4:
         raise click.BadParameter("needs -k 4", param_hint="--vamb-projection")
+    all_bams = _bams_from(bams, bamdir)
+    if all_bams or depth is not None:
+        from vaebin.pipeline import load_contig_features, save_features
+
+        if all_bams and depth is not None:
+            raise click.UsageError("give the abundances either as --bam/--bamdir or as --depth")
+        contig_features = load_contig_features(
+            contigs, all_bams, depth, threads, kmer_size=kmer_size, min_length=min_contig_len
+        )
+        save_features(outdir, contig_features)
+        log.info(
+            "%d contigs x %d composition columns, %d samples written to %s",
+            contig_features.n_contigs,
+            contig_features.composition.shape[1],
+            len(contig_features.sample_names),
+            outdir,
+        )
+        return
     started = time.perf_counter()
     result = features.composition(contigs, k=kmer_size, min_length=min_contig_len, threads=threads)
     elapsed = time.perf_counter() - started
@@ -319,59 +398,6 @@ def _cluster_config(
         split_separator=split_separator or None,
         bin_prefix=bin_prefix,
     )
-
-
-def _bams_from(bams: tuple[Path, ...], bamdir: Path | None) -> tuple[Path, ...]:
-    if bamdir is None:
-        return bams
-    found = tuple(sorted(bamdir.glob("*.bam")))
-    if not found:
-        raise VaebinError(f"{bamdir}: no *.bam files in this folder")
-    return bams + found
-
-
-def _depth_source(
-    bams: tuple[Path, ...], bamdir: Path | None, depth: Path | None
-) -> tuple[Path, ...]:
-    all_bams = _bams_from(bams, bamdir)
-    if bool(all_bams) == (depth is not None):
-        raise click.UsageError("give the abundances either as --bam/--bamdir or as --depth")
-    return all_bams
-
-
-contigs_option = click.option(
-    "--contigs",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Assembly: FASTA, plain, gzip or bgzip.",
-)
-bam_options = [
-    click.option(
-        "--bam",
-        "bams",
-        multiple=True,
-        type=click.Path(path_type=Path, dir_okay=False),
-        help="Sorted BAM of one sample's reads mapped to the contigs (repeat per sample).",
-    ),
-    click.option(
-        "--bamdir",
-        type=click.Path(path_type=Path, file_okay=False, exists=True),
-        default=None,
-        help="Folder whose *.bam files are the samples.",
-    ),
-    click.option(
-        "--depth",
-        type=click.Path(path_type=Path, dir_okay=False),
-        default=None,
-        help="MetaBAT2-style depth table instead of BAMs.",
-    ),
-]
-
-
-def _with_bam_options(function: Any) -> Any:
-    for option in reversed(bam_options):
-        function = option(function)
-    return function
 
 
 @main.command("bin")

@@ -101,13 +101,17 @@ def load_contig_features(
     depth_table: Path | None = None,
     threads: int | None = None,
     coverage_options: dict[str, object] | None = None,
+    kmer_size: int = 4,
+    min_length: int = 0,
 ) -> ContigFeatures:
     """Composition of `contigs` and depth per sample, from BAM files or a MetaBAT2 depth table."""
     from vaebin import depths as depth_tables
 
     if bool(bams) == (depth_table is not None):
         raise ValueError("give either BAM files or a depth table")
-    composition = features.composition(contigs, k=4, threads=threads)
+    composition = features.composition(contigs, k=kmer_size, min_length=min_length, threads=threads)
+    if composition.records_kept == 0:
+        raise InputDataError(f"{contigs}: no contig of at least {min_length} bp")
     names, lengths = composition.names, composition.lengths
     if depth_table is not None:
         table = depth_tables.read_depth_table(depth_table)
