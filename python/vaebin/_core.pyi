@@ -42,3 +42,25 @@ def write_bins(
     outputs_of_names: list[int],
     outputs: list[str | os.PathLike[str]],
 ) -> list[int]: ...
+
+class CoverageArrays(TypedDict):
+    names: list[str]
+    lengths: npt.NDArray[np.uint64]
+    means: npt.NDArray[np.float64]
+    variances: npt.NDArray[np.float64]
+    edge_trims: npt.NDArray[np.uint32]
+    stats: list[dict[str, int]]
+
+def coverage_arrays(
+    contigs: str | os.PathLike[str],
+    bams: list[str | os.PathLike[str]],
+    mode: str = "metabat",
+    min_identity: float = 0.97,
+    trim_edges: int = 75,
+    min_mapq: int = 0,
+    threads: int | None = None,
+) -> CoverageArrays: ...
+def total_average_depths(
+    lengths: npt.NDArray[np.float64], means: npt.NDArray[np.float64], edge_trims: list[int]
+) -> npt.NDArray[np.float32]: ...
+def depth_table_rows(names: list[str], values: npt.NDArray[np.float64]) -> str: ...

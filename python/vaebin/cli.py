@@ -770,3 +770,131 @@ def demo(outdir: Path, seed: int, threads: int | None, quiet: bool) -> None:
         f"\n{len(community.genomes)} genomes simulated; bins in {outdir / 'bins'}; "
         f"{seconds:.0f} s in all."
     )
+
+
+@main.command()
+@contigs_option
+@click.option(
+    "--bam",
+    "bams",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Coordinate-sorted BAM of one sample's reads mapped to the contigs (repeat per sample).",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Depth table to write (MetaBAT2 format).",
+)
+@click.option(
+    "--min-identity",
+    type=click.FloatRange(0.0, 1.0),
+    default=features.CoverageOptions.min_identity,
+    show_default=True,
+    help="Leave out reads under this identity (metabat mode).",
+)
+@click.option(
+    "--trim-edges",
+    type=click.IntRange(min=0),
+    default=features.CoverageOptions.trim_edges,
+    show_default=True,
+    help="Leave out at most this many bases (and at most the mean read length) at each contig "
+    "end (metabat mode); 0 keeps the edges.",
+)
+@click.option(
+    "--min-mapq",
+    type=click.IntRange(0, 255),
+    default=features.CoverageOptions.min_mapq,
+    show_default=True,
+    help="Leave out reads with a lower mapping quality.",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(features.DEPTH_MODES),
+    default=features.CoverageOptions.mode,
+    show_default=True,
+    help="metabat: jgi_summarize_bam_contig_depths numbers; mean: plain per-base mean and "
+    "variance over the whole contig.",
+)
+@threads_option
+@quiet_option
+def coverage(
+    contigs: Path,
+    bams: tuple[Path, ...],
+    out: Path,
+    min_identity: float,
+    trim_edges: int,
+    min_mapq: int,
+    mode: str,
+    threads: int | None,
+    quiet: bool,
+) -> None:
+    """Per-contig depth of each BAM file, written as a MetaBAT2 depth table."""
+    from vaebin import depths
+
+    _setup_logging(quiet)
+    started = time.perf_counter()
+    result = features.coverage(
+        contigs,
+        bams,
+        threads=threads,
+        mode=mode,
+        min_identity=min_identity,
+        trim_edges=trim_edges,
+        min_mapq=min_mapq,
+    )
+    depths.write_depth_table(out, depths.table_from_coverage(result))
+    for bam, counts in zip(bams, result.read_counts, strict=True):
+        log.info(
+            "%s: %d records; %d counted, %d secondary/QC-fail/duplicate, %d unmapped, "
+            "%d under MAPQ %d, %d under identity %.2f",
+            bam,
+            counts["records"],
+            counts["counted"],
+            counts["filtered_flags"],
+            counts["unmapped"],
+            counts["low_mapq"],
+            min_mapq,
+            counts["low_identity"],
+            min_identity,
+        )
+    log.info(
+        "depths of %d contigs x %d samples written to %s in %.1f s",
+        len(result.names),
+        len(bams),
+        out,
+        time.perf_counter() - started,
+    )
+
+
+@main.command("merge-depths")
+@click.argument("tables", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Merged depth table to write.",
+)
+@click.option(
+    "--trim-edges",
+    type=click.IntRange(min=0),
+    default=features.CoverageOptions.trim_edges,
+    show_default=True,
+    help="Edge trimming assumed for every sample when totalAvgDepth is recomputed.",
+)
+@quiet_option
+def merge_depths(tables: tuple[Path, ...], out: Path, trim_edges: int, quiet: bool) -> None:
+    """Join per-sample MetaBAT2 depth tables of the same contigs into one table."""
+    from vaebin import depths
+
+    _setup_logging(quiet)
+    merged = depths.merge_depth_files(tables, out, trim_edges=trim_edges)
+    log.info(
+        "%d contigs x %d samples from %d tables written to %s",
+        merged.n_contigs,
+        len(merged.sample_names),
+        len(tables),
+        out,
+    )

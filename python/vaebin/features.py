@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -135,3 +136,93 @@ def _uniform_canonical() -> np.ndarray:
     """Uniform 4-mer distribution on canonical columns: 2/256 a pair, 1/256 a palindrome."""
     labels = kmer_labels(4)
     return np.array([1 / 256 if km == _reverse_complement(km) else 2 / 256 for km in labels])
+
+
+DEPTH_MODES = ("metabat", "mean")
+
+
+@dataclass(frozen=True)
+class CoverageOptions:
+    """How per-contig depth is computed from BAM files; the defaults are MetaBAT2's."""
+
+    mode: str = "metabat"
+    """`metabat`: jgi_summarize_bam_contig_depths semantics; `mean`: plain per-base mean over the
+    whole contig (no identity filter, no edge trimming)."""
+    min_identity: float = 0.97
+    """Reads under this identity (exact matches / (matches + mismatches + indels)) are left out."""
+    trim_edges: int = 75
+    """At most this many bases (and at most the average read length) left out at each contig end;
+    0 keeps the edges."""
+    min_mapq: int = 0
+    """Reads with a lower mapping quality are left out."""
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Per-contig depth of coverage in each BAM file (sample), contigs in FASTA order."""
+
+    names: np.ndarray
+    """Contig names (numpy unicode array)."""
+    lengths: np.ndarray
+    """int64 contig lengths in bp."""
+    depths: np.ndarray
+    """float64 contigs x samples mean depth."""
+    variances: np.ndarray
+    """float64 contigs x samples variance (n - 1) of the per-base depth."""
+    sample_names: list[str]
+    """One per BAM: its file name, as MetaBAT2 names the columns."""
+    edge_trims: np.ndarray
+    """Bases left out at each contig end per sample when the total depth is computed."""
+    read_counts: list[dict[str, int]]
+    """Per sample: records, filtered_flags, unmapped, low_mapq, low_identity, counted,
+    average_read_length."""
+    options: CoverageOptions
+
+    @property
+    def total_average_depth(self) -> np.ndarray:
+        """MetaBAT2's `totalAvgDepth` column (float32)."""
+        return _core.total_average_depths(
+            self.lengths.astype(np.float64),
+            np.ascontiguousarray(self.depths, dtype=np.float64),
+            [int(trim) for trim in self.edge_trims],
+        )
+
+
+def coverage(
+    contigs: str | os.PathLike[str],
+    bams: Sequence[str | os.PathLike[str]],
+    threads: int | None = None,
+    mode: str = CoverageOptions.mode,
+    min_identity: float = CoverageOptions.min_identity,
+    trim_edges: int = CoverageOptions.trim_edges,
+    min_mapq: int = CoverageOptions.min_mapq,
+) -> Coverage:
+    """Mean and variance of the depth of every contig in each coordinate-sorted BAM file.
+
+    The BAM references must be exactly the contigs of `contigs` (FASTA, plain/gzip/bgzip), same
+    names and lengths, in any order. The numbers equal `jgi_summarize_bam_contig_depths`'s in
+    the default `metabat` mode. BGZF blocks are inflated on `threads` threads (default: all).
+    """
+    options = CoverageOptions(
+        mode=mode, min_identity=min_identity, trim_edges=trim_edges, min_mapq=min_mapq
+    )
+    bam_paths = [os.fspath(bam) for bam in bams]
+    result = _core.coverage_arrays(
+        os.fspath(contigs),
+        bam_paths,
+        mode=options.mode,
+        min_identity=options.min_identity,
+        trim_edges=options.trim_edges,
+        min_mapq=options.min_mapq,
+        threads=threads,
+    )
+    return Coverage(
+        names=np.array(result["names"], dtype=str),
+        lengths=result["lengths"].astype(np.int64),
+        depths=result["means"],
+        variances=result["variances"],
+        sample_names=[os.path.basename(path) for path in bam_paths],
+        edge_trims=result["edge_trims"].astype(np.int64),
+        read_counts=list(result["stats"]),
+        options=options,
+    )

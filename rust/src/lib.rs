@@ -1,8 +1,10 @@
 //! vaebin-rs core: composition and coverage featurization. This file only holds the Python
 //! bindings; the work lives in plain Rust modules that are tested without Python.
 
+pub mod bam;
 pub mod bins;
 pub mod composition;
+pub mod coverage;
 pub mod errors;
 pub mod kmer;
 pub mod seqio;
@@ -163,6 +165,137 @@ mod python {
         Ok(kmer::canonical_labels(k))
     }
 
+    fn depth_mode(mode: &str) -> PyResult<crate::coverage::DepthMode> {
+        match mode {
+            "metabat" => Ok(crate::coverage::DepthMode::MetaBat),
+            "mean" => Ok(crate::coverage::DepthMode::Mean),
+            other => Err(ParameterError::new_err(format!(
+                "depth mode must be 'metabat' or 'mean', got '{other}'"
+            ))),
+        }
+    }
+
+    /// Per-contig mean and variance of the depth in each BAM file (MetaBAT2 semantics).
+    #[pyfunction]
+    #[pyo3(signature = (contigs, bams, mode="metabat", min_identity=0.97, trim_edges=75, min_mapq=0, threads=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn coverage_arrays<'py>(
+        py: Python<'py>,
+        contigs: PathBuf,
+        bams: Vec<PathBuf>,
+        mode: &str,
+        min_identity: f64,
+        trim_edges: i64,
+        min_mapq: i64,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        use crate::coverage::{coverage, CoverageOptions};
+        let out_of_range = |what: &str, value: i64, max: i64| {
+            ParameterError::new_err(format!("{what} must be between 0 and {max}, got {value}"))
+        };
+        if !(0..=u32::MAX as i64).contains(&trim_edges) {
+            return Err(out_of_range("edge trimming", trim_edges, u32::MAX as i64));
+        }
+        if !(0..=255).contains(&min_mapq) {
+            return Err(out_of_range("minimum MAPQ", min_mapq, 255));
+        }
+        let options = CoverageOptions {
+            mode: depth_mode(mode)?,
+            min_identity: min_identity as f32,
+            trim_edges: trim_edges as u32,
+            min_mapq: min_mapq as u8,
+            threads,
+        };
+        if !(0.0..=1.0).contains(&min_identity) {
+            return Err(ParameterError::new_err(format!(
+                "minimum identity must be between 0 and 1, got {min_identity}"
+            )));
+        }
+        let result = py
+            .detach(|| coverage(&contigs, &bams, &options))
+            .map_err(to_python)?;
+        let rows = result.contigs.names.len();
+        let samples = result.samples.len();
+        let (means, variances) = py.detach(|| result.matrices());
+        let out = PyDict::new(py);
+        out.set_item("names", &result.contigs.names)?;
+        out.set_item(
+            "lengths",
+            PyArray1::from_vec(py, result.contigs.lengths.clone()),
+        )?;
+        out.set_item(
+            "means",
+            PyArray1::from_vec(py, means).reshape([rows, samples])?,
+        )?;
+        out.set_item(
+            "variances",
+            PyArray1::from_vec(py, variances).reshape([rows, samples])?,
+        )?;
+        let edge_trims: Vec<u32> = result.samples.iter().map(|s| s.edge_trim).collect();
+        out.set_item("edge_trims", PyArray1::from_vec(py, edge_trims))?;
+        let stats = pyo3::types::PyList::empty(py);
+        for sample in &result.samples {
+            let counts = sample.stats;
+            let entry = PyDict::new(py);
+            entry.set_item("records", counts.records)?;
+            entry.set_item("filtered_flags", counts.filtered_flags)?;
+            entry.set_item("unmapped", counts.unmapped)?;
+            entry.set_item("low_mapq", counts.low_mapq)?;
+            entry.set_item("low_identity", counts.low_identity)?;
+            entry.set_item("counted", counts.counted)?;
+            entry.set_item("average_read_length", counts.average_read_length)?;
+            stats.append(entry)?;
+        }
+        out.set_item("stats", stats)?;
+        Ok(out)
+    }
+
+    /// MetaBAT's totalAvgDepth per contig from a contigs x samples matrix of mean depths.
+    #[pyfunction]
+    fn total_average_depths<'py>(
+        py: Python<'py>,
+        lengths: numpy::PyReadonlyArray1<'py, f64>,
+        means: numpy::PyReadonlyArray2<'py, f64>,
+        edge_trims: Vec<u32>,
+    ) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        use numpy::PyUntypedArrayMethods;
+        let lengths = lengths.as_slice()?;
+        let shape = means.shape();
+        if shape[0] != lengths.len() || shape[1] != edge_trims.len() {
+            return Err(ParameterError::new_err(format!(
+                "means are {} x {}, expected {} x {}",
+                shape[0],
+                shape[1],
+                lengths.len(),
+                edge_trims.len()
+            )));
+        }
+        let means = means.as_slice()?;
+        let totals =
+            py.detach(|| crate::coverage::total_average_depths(lengths, means, &edge_trims));
+        Ok(PyArray1::from_vec(py, totals))
+    }
+
+    /// Depth table body rows: name, then each value of the row printed like MetaBAT (`%g`).
+    #[pyfunction]
+    fn depth_table_rows(
+        py: Python<'_>,
+        names: Vec<String>,
+        values: numpy::PyReadonlyArray2<'_, f64>,
+    ) -> PyResult<String> {
+        use numpy::PyUntypedArrayMethods;
+        let columns = values.shape()[1];
+        if values.shape()[0] != names.len() {
+            return Err(ParameterError::new_err(format!(
+                "{} names for {} rows",
+                names.len(),
+                values.shape()[0]
+            )));
+        }
+        let values = values.as_slice()?;
+        Ok(py.detach(|| crate::coverage::depth_table_rows(&names, values, columns)))
+    }
+
     #[pymodule]
     fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         let py = m.py();
@@ -174,6 +307,9 @@ mod python {
         m.add("ParameterError", py.get_type::<ParameterError>())?;
         m.add_function(wrap_pyfunction!(composition_arrays, m)?)?;
         m.add_function(wrap_pyfunction!(kmer_labels, m)?)?;
+        m.add_function(wrap_pyfunction!(coverage_arrays, m)?)?;
+        m.add_function(wrap_pyfunction!(total_average_depths, m)?)?;
+        m.add_function(wrap_pyfunction!(depth_table_rows, m)?)?;
         m.add_function(wrap_pyfunction!(write_bins, m)?)?;
         Ok(())
     }
