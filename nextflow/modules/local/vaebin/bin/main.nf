@@ -17,6 +17,7 @@ process VAEBIN_BIN {
     tuple val(meta), path("${prefix}/*.binning")      , emit: binning
     tuple val(meta), path("${prefix}/unbinned.fna.gz"), emit: unbinned, optional: true
     tuple val(meta), path("${prefix}/summary.json")   , emit: summary
+    tuple val(meta), path("${prefix}/model.pt")       , emit: model   , optional: true
     tuple val("${task.process}"), val('vaebin-rs'), eval("vaebin-rs --version | sed 's/^vaebin-rs //; s/ .*//'"), emit: versions_vaebin_rs, topic: versions
 
     when:
@@ -56,7 +57,7 @@ process VAEBIN_BIN {
         error("VAEBIN_BIN '${meta.id}': needs a depth table or at least one BAM file")
     }
     def device = task.accelerator ? 'cuda' : 'cpu'
-    // Every contig goes to one bin; the files have the real names and formats.
+    // Every contig goes to one bin; the files have the real names and formats (model.pt: empty).
     """
     mkdir -p ${prefix}/bins
     gzip -cdf ${contigs} | gzip -c > ${prefix}/bins/${prefix}.1.fna.gz
@@ -70,5 +71,6 @@ process VAEBIN_BIN {
         awk -v OFS='\\t' 'NR > 1 { print \$2, \$1 }' ${prefix}/clusters.tsv
     } > ${prefix}/${prefix}.binning
     printf '{"stub": true, "device": "%s", "bins": 1}\\n' "${device}" > ${prefix}/summary.json
+    touch ${prefix}/model.pt
     """
 }

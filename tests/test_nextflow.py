@@ -1,0 +1,993 @@
+"""Nextflow: the installer, the modules (stub and real runs), -resume, meta.yml lint, the pipeline.
+
+nf-test cannot be installed offline, so the cases of `nextflow/modules/local/vaebin/*/tests/
+main.nf.test` run here through small driver workflows instead: same inputs (the toy data set of
+`vaebin-rs simulate --preset toy --seed 1`), same checks, plus comparisons with the CLI's own
+output on the same files.
+
+Skipped only where java is missing; the Nextflow jars are installed by .ci/install-nextflow.sh
+into ${VAEBIN_CACHE:-~/.cache/vaebin} on first use.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import gzip
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+NEXTFLOW_DIR = REPO / "nextflow"
+MODULES_DIR = NEXTFLOW_DIR / "modules" / "local" / "vaebin"
+INSTALLER = REPO / ".ci" / "install-nextflow.sh"
+MODULES = ["coverage", "mergedepths", "bin", "simulate"]
+NEXTFLOW_VERSION = "24.10.0"
+
+pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="java is not installed")
+
+
+# --------------------------------------------------------------------------------------------
+# Running things
+# --------------------------------------------------------------------------------------------
+
+
+def _cache_root() -> Path:
+    return Path(os.environ.get("VAEBIN_CACHE", Path.home() / ".cache" / "vaebin"))
+
+
+def _run_installer(**extra_env: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CI": "true", **extra_env}
+    return subprocess.run(
+        ["bash", str(INSTALLER)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def nextflow() -> Path:
+    """The `nextflow` wrapper, installed by the installer if it is not there yet."""
+    result = _run_installer()
+    assert result.returncode == 0, f"installer failed:\n{result.stdout}\n{result.stderr}"
+    wrapper = Path(result.stdout.strip().splitlines()[-1]) / "nextflow"
+    assert wrapper.is_file() and os.access(wrapper, os.X_OK)
+    return wrapper
+
+
+def _cli_path() -> Path | None:
+    """The `vaebin-rs` console script: next to this interpreter, else on PATH."""
+    beside = Path(sys.executable).parent / "vaebin-rs"
+    if beside.is_file():
+        return beside
+    found = shutil.which("vaebin-rs")
+    return Path(found) if found else None
+
+
+@pytest.fixture(scope="session")
+def vaebin_cli() -> Path:
+    """The `vaebin-rs` CLI the modules call; a test that needs it fails (not skips) without it."""
+    cli = _cli_path()
+    if cli is None:
+        pytest.fail("the `vaebin-rs` command is not installed (pip install -e . / maturin develop)")
+    version = subprocess.run([cli, "--version"], capture_output=True, text=True, check=False)
+    if version.returncode != 0 or not version.stdout.startswith("vaebin-rs "):
+        pytest.fail(f"`vaebin-rs --version` failed: {version.stdout}{version.stderr}")
+    return cli
+
+
+def _require_commands(cli: Path, *commands: str) -> None:
+    """Fail clearly when the CLI lacks a subcommand a module calls."""
+    result = subprocess.run([cli, "--help"], capture_output=True, text=True, check=False)
+    listed = re.findall(r"^  ([a-z][a-z-]*)\s", result.stdout.split("Commands:")[-1], flags=re.M)
+    missing = [command for command in commands if command not in listed]
+    if missing:
+        pytest.fail(
+            f"`vaebin-rs` lacks the command(s) {', '.join(missing)} that the Nextflow modules "
+            f"call (it has: {', '.join(listed) or 'none'})"
+        )
+
+
+def _task_env(cli: Path | None) -> dict[str, str]:
+    """Environment of Nextflow and so of its local tasks: the CLI's folder first on PATH."""
+    env = dict(os.environ)
+    if cli is not None:
+        env["PATH"] = f"{cli.parent}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("NXF_WORK", None)
+    env["NXF_ANSI_LOG"] = "false"
+    return env
+
+
+def run_nextflow(
+    nextflow: Path,
+    cwd: Path,
+    script: Path,
+    *args: str,
+    cli: Path | None = None,
+    expect_success: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """`nextflow run` with its work dir, cache and log under `cwd`."""
+    command = [
+        str(nextflow),
+        "-log",
+        str(cwd / ".nextflow.log"),
+        "run",
+        str(script),
+        "-work-dir",
+        str(cwd / "work"),
+        "-ansi-log",
+        "false",
+        *args,
+    ]
+    result = subprocess.run(
+        command,
+        cwd=cwd,
+        env=_task_env(cli),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if expect_success and result.returncode != 0:
+        log = (
+            (cwd / ".nextflow.log").read_text()[-4000:] if (cwd / ".nextflow.log").exists() else ""
+        )
+        pytest.fail(
+            f"nextflow failed ({result.returncode}): {' '.join(command)}\n"
+            f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-2000:]}\n"
+            f"--- log\n{log}"
+        )
+    return result
+
+
+def read_trace(path: Path) -> list[dict[str, str]]:
+    with path.open() as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+# Small resource caps: process_high asks for 12 CPUs, which the local executor refuses on a
+# smaller machine.
+TEST_CONFIG = """
+process {
+    resourceLimits = [
+        cpus: Math.min(2, Runtime.runtime.availableProcessors()), memory: 4.GB, time: 1.h
+    ]
+}
+"""
+
+
+# --------------------------------------------------------------------------------------------
+# Installer
+# --------------------------------------------------------------------------------------------
+
+
+def test_installer_second_run_is_a_noop_and_wrapper_fixes_resume(nextflow: Path) -> None:
+    before = nextflow.stat().st_mtime_ns
+    result = _run_installer()
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()) == nextflow.parent
+    assert "resolving" not in result.stderr  # nothing downloaded again
+    assert nextflow.stat().st_mtime_ns == before  # wrapper left as it was
+    wrapper = nextflow.read_text()
+    # Kryo writes the resume cache by reflection into java.util; without this it cannot.
+    assert "--add-opens=java.base/java.util=ALL-UNNAMED" in wrapper
+    assert "NXF_OFFLINE" in wrapper
+    version = subprocess.run(
+        [nextflow, "-version"], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert version.returncode == 0, version.stderr
+    assert f"version {NEXTFLOW_VERSION}" in version.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# meta.yml against main.nf, nf-core lint style
+# --------------------------------------------------------------------------------------------
+
+
+def _split_top_level(text: str, separator: str = ",") -> list[str]:
+    """Split at separators outside quotes, parentheses and brackets."""
+    parts, depth, quote, current = [], 0, "", []
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if quote:
+            current.append(char)
+            if char == "\\" and index + 1 < len(text):
+                current.append(text[index + 1])
+                index += 1
+            elif char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+            current.append(char)
+        elif char in "([{":
+            depth += 1
+            current.append(char)
+        elif char in ")]}":
+            depth -= 1
+            current.append(char)
+        elif char == separator and depth == 0:
+            parts.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+        index += 1
+    if "".join(current).strip():
+        parts.append("".join(current).strip())
+    return parts
+
+
+def _unquote(text: str) -> str:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return re.sub(r"\\(.)", r"\1", text[1:-1])
+    return text
+
+
+def _element_name(element: str) -> tuple[str, str]:
+    """`path("${prefix}.tsv", stageAs: 'x/*')` -> ('path', '${prefix}.tsv')."""
+    match = re.fullmatch(r"(\w+)\s*\((.*)\)", element.strip(), flags=re.S)
+    assert match, f"cannot parse declaration element {element!r}"
+    kind, arguments = match.groups()
+    return kind, _unquote(_split_top_level(arguments)[0])
+
+
+def _block(text: str, start: str, ends: tuple[str, ...]) -> list[str]:
+    """Declaration lines between `start:` and the next of `ends`, comments dropped."""
+    lines = text.splitlines()
+    begin = next(i for i, line in enumerate(lines) if line.strip() == f"{start}:")
+    declarations = []
+    for line in lines[begin + 1 :]:
+        stripped = line.strip()
+        if stripped.rstrip(":") in ends and stripped.endswith(":"):
+            break
+        if stripped and not stripped.startswith("//"):
+            declarations.append(stripped)
+    return declarations
+
+
+def parse_process(main_nf: Path) -> dict:
+    """Name, input channels (element names) and outputs (emit -> element names) of a module."""
+    text = main_nf.read_text()
+    name = re.search(r"^process\s+(\w+)\s*\{", text, flags=re.M).group(1)
+    inputs = []
+    for line in _block(text, "input", ("output",)):
+        body = line[len("tuple ") :] if line.startswith("tuple ") else line
+        inputs.append([_element_name(element)[1] for element in _split_top_level(body)])
+    outputs = {}
+    for line in _block(text, "output", ("when", "script", "exec", "shell")):
+        body = line[len("tuple ") :] if line.startswith("tuple ") else line
+        elements, options = [], {}
+        for part in _split_top_level(body):
+            option = re.fullmatch(r"(\w+)\s*:\s*(.+)", part, flags=re.S)
+            if option and "(" not in option.group(1):
+                options[option.group(1)] = _unquote(option.group(2))
+            else:
+                elements.append(_element_name(part))
+        assert "emit" in options, f"{main_nf}: output without emit: {line}"
+        outputs[options["emit"]] = {
+            "elements": [element for _, element in elements],
+            "kinds": [kind for kind, _ in elements],
+            "optional": options.get("optional") == "true",
+            "topic": options.get("topic"),
+        }
+    return {"name": name, "inputs": inputs, "outputs": outputs, "text": text}
+
+
+@pytest.fixture(scope="session")
+def meta_yml(nextflow: Path) -> dict[str, dict]:
+    """Every module's meta.yml, parsed by the YAML parser bundled with Nextflow (groovy-yaml)."""
+    lib_dir = nextflow.parent.parent / f"nextflow-{NEXTFLOW_VERSION}" / "lib"
+    script = textwrap.dedent(
+        """
+        import groovy.json.JsonOutput
+        import groovy.yaml.YamlSlurper
+        def slurper = new YamlSlurper()
+        def parsed = args.collectEntries { path -> [ path, slurper.parse(new File(path)) ] }
+        println JsonOutput.toJson(parsed)
+        """
+    )
+    paths = [str(MODULES_DIR / module / "meta.yml") for module in MODULES]
+    result = subprocess.run(
+        ["java", "-cp", f"{lib_dir}/*", "groovy.ui.GroovyMain", "-e", script, *paths],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    json_line = next(line for line in result.stdout.splitlines() if line.startswith("{"))
+    parsed = json.loads(json_line)
+    return {module: parsed[path] for module, path in zip(MODULES, paths, strict=True)}
+
+
+def _names(entries: list) -> list[str]:
+    """[{name: {...}}, ...] -> [name, ...]."""
+    return [next(iter(entry)) for entry in entries]
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_meta_yml_documents_exactly_what_main_nf_declares(module: str, meta_yml: dict) -> None:
+    process = parse_process(MODULES_DIR / module / "main.nf")
+    meta = meta_yml[module]
+    assert meta["name"] == process["name"].lower()
+
+    documented_inputs = [
+        _names(channel) if isinstance(channel, list) else _names([channel])
+        for channel in meta["input"]
+    ]
+    assert documented_inputs == process["inputs"]
+
+    assert list(meta["output"]) == list(process["outputs"])
+    for emit, declared in process["outputs"].items():
+        assert len(meta["output"][emit]) == 1, f"{module}: output {emit} must be one tuple"
+        assert _names(meta["output"][emit][0]) == declared["elements"], f"{module}: {emit}"
+        for entry, kind in zip(meta["output"][emit][0], declared["kinds"], strict=True):
+            documented_type = next(iter(entry.values()))["type"]
+            expected = {"path": "file", "eval": "eval"}.get(kind, {"map", "string"})
+            assert documented_type in (expected if isinstance(expected, set) else {expected})
+
+    topics = {}
+    for declared in process["outputs"].values():
+        if declared["topic"]:
+            topics.setdefault(declared["topic"], []).append(declared["elements"])
+    documented_topics = {
+        topic: [_names(channel) for channel in channels]
+        for topic, channels in (meta.get("topics") or {}).items()
+    }
+    assert documented_topics == topics
+    assert "versions" in topics, "versions go to the `versions` topic"
+
+    for input_entry in [
+        e
+        for channel in meta["input"]
+        for e in (channel if isinstance(channel, list) else [channel])
+    ]:
+        assert next(iter(input_entry.values())).get("description"), input_entry
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_module_anatomy_is_nf_core(module: str) -> None:
+    folder = MODULES_DIR / module
+    process = parse_process(folder / "main.nf")
+    text = process["text"]
+    assert 'tag "$meta.id"' in text
+    assert re.search(r"label 'process_(single|low|medium|high)'", text)
+    assert 'conda "${moduleDir}/environment.yml"' in text
+    assert "workflow.containerEngine in ['singularity', 'apptainer']" in text
+    assert "task.ext.when == null || task.ext.when" in text
+    assert "task.ext.args ?: ''" in text
+    assert 'task.ext.prefix ?: "${meta.id}"' in text
+    assert "\n    stub:\n" in text
+    assert (folder / "environment.yml").is_file()
+    nf_test = (folder / "tests" / "main.nf.test").read_text()
+    assert f'process "{process["name"]}"' in nf_test
+    assert 'script "../main.nf"' in nf_test
+    assert 'options "-stub"' in nf_test
+    assert f'tag "vaebin/{module}"' in nf_test
+
+
+def test_bin_module_has_gpu_test_and_device_switch() -> None:
+    text = (MODULES_DIR / "bin" / "main.nf").read_text()
+    assert "task.accelerator ? 'cuda' : 'cpu'" in text
+    assert "--device ${device}" in text
+    gpu_test = (MODULES_DIR / "bin" / "tests" / "main.gpu.nf.test").read_text()
+    assert 'tag "gpu"' in gpu_test
+    assert "accelerator = 1" in (MODULES_DIR / "bin" / "tests" / "nextflow.gpu.config").read_text()
+
+
+# --------------------------------------------------------------------------------------------
+# Stub runs of every module, then -resume
+# --------------------------------------------------------------------------------------------
+
+
+def _driver_script(includes: str, body: str) -> str:
+    """A workflow that records every emitted item of every module as JSON lines."""
+    recorders = []
+    for module in MODULES:
+        process = parse_process(MODULES_DIR / module / "main.nf")
+        for alias in re.findall(rf"\b({process['name']}\w*)\b", body):
+            for emit in process["outputs"]:
+                recorders.append(
+                    f"    {alias}.out.{emit}.map {{ item -> "
+                    f"JsonOutput.toJson([ process: '{alias}', module: '{module}', emit: '{emit}', "
+                    f"item: item.collect {{ value -> value instanceof List ? "
+                    f"value.collect {{ it.toString() }} : value.toString() }} ]) }}"
+                    f".set {{ record_{alias}_{emit} }}"
+                )
+    names = sorted({line.split(".set { ")[1].rstrip(" }") for line in recorders})
+    record_all = (
+        f"    {names[0]}.mix({', '.join(names[1:])})\n"
+        "        .collectFile(name: 'emitted.jsonl', storeDir: \"${launchDir}\",\n"
+        "                     newLine: true, sort: true)"
+    )
+    versions = (
+        "    channel.topic('versions').map { it.join('\\t') }.unique()\n"
+        "        .collectFile(name: 'versions.tsv', storeDir: \"${launchDir}\",\n"
+        "                     newLine: true, sort: true)"
+    )
+    return "\n".join(
+        [
+            "nextflow.preview.topic = true",
+            "import groovy.json.JsonOutput",
+            includes,
+            "workflow {",
+            body,
+            "\n".join(dict.fromkeys(recorders)),
+            record_all,
+            versions,
+            "}",
+        ]
+    )
+
+
+def _include(module: str, alias: str | None = None) -> str:
+    name = parse_process(MODULES_DIR / module / "main.nf")["name"]
+    target = f"{name} as {alias}" if alias else name
+    return f"include {{ {target} }} from '{MODULES_DIR / module / 'main.nf'}'"
+
+
+def read_emitted(folder: Path) -> list[dict]:
+    return [
+        json.loads(line) for line in (folder / "emitted.jsonl").read_text().splitlines() if line
+    ]
+
+
+STUB_BODY = """
+    contigs = file("${launchDir}/inputs/contigs.fna.gz")
+    bams = [ file("${launchDir}/inputs/sample1.bam"), file("${launchDir}/inputs/sample2.bam") ]
+    VAEBIN_SIMULATE ( [ id:'toy' ] )
+    VAEBIN_COVERAGE (
+        Channel.fromList(bams).map { bam -> [ [ id:bam.baseName, group:'toy' ], contigs, bam ] }
+    )
+    VAEBIN_MERGEDEPTHS (
+        VAEBIN_COVERAGE.out.depth
+            .toSortedList { a, b -> a[0].id <=> b[0].id }
+            .map { pairs -> [ [ id:'toy' ], pairs.collect { pair -> pair[1] } ] }
+    )
+    VAEBIN_BIN ( VAEBIN_MERGEDEPTHS.out.depth.map { meta, depth -> [ meta, contigs, depth, [] ] } )
+    VAEBIN_BIN_GPU ( Channel.of( [ [ id:'toy_gpu' ], contigs, [], bams ] ) )
+"""
+
+
+@pytest.fixture(scope="module")
+def stub_run(tmp_path_factory: pytest.TempPathFactory, nextflow: Path, vaebin_cli: Path) -> Path:
+    """All modules with -stub-run on tiny made-up inputs (stubs never read the BAMs)."""
+    folder = tmp_path_factory.mktemp("stub")
+    (folder / "inputs").mkdir()
+    with gzip.open(folder / "inputs" / "contigs.fna.gz", "wt") as handle:
+        handle.write(">contig_1 first\nACGTACGTAC\nGGT\n>contig_2\nTTGACCA\n")
+    for sample in ("sample1", "sample2"):
+        (folder / "inputs" / f"{sample}.bam").write_bytes(b"not read by the stubs")
+    includes = "\n".join(
+        [
+            _include("simulate"),
+            _include("coverage"),
+            _include("mergedepths"),
+            _include("bin"),
+            _include("bin", "VAEBIN_BIN_GPU"),
+        ]
+    )
+    (folder / "main.nf").write_text(_driver_script(includes, STUB_BODY))
+    (folder / "test.config").write_text(
+        TEST_CONFIG + "\nprocess { withName: 'VAEBIN_BIN_GPU' { accelerator = 1 } }\n"
+    )
+    run_nextflow(
+        nextflow,
+        folder,
+        folder / "main.nf",
+        "-stub-run",
+        "-c",
+        str(folder / "test.config"),
+        "-with-trace",
+        str(folder / "trace_first.txt"),
+        cli=vaebin_cli,
+    )
+    return folder
+
+
+def _declared_outputs(module: str) -> dict:
+    return parse_process(MODULES_DIR / module / "main.nf")["outputs"]
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_stub_run_emits_every_declared_output(module: str, stub_run: Path) -> None:
+    emitted = [record for record in read_emitted(stub_run) if record["module"] == module]
+    assert emitted, f"{module} emitted nothing"
+    for process_alias in {record["process"] for record in emitted}:
+        for emit, declared in _declared_outputs(module).items():
+            items = [
+                r["item"] for r in emitted if r["process"] == process_alias and r["emit"] == emit
+            ]
+            assert items, f"{process_alias}: stub emitted nothing on `{emit}`"
+            for item in items:
+                assert len(item) == len(declared["elements"])
+                for value, kind, pattern in zip(
+                    item, declared["kinds"], declared["elements"], strict=True
+                ):
+                    if kind != "path":
+                        continue
+                    files = value if isinstance(value, list) else [value]
+                    assert files, f"{process_alias}.{emit}: no files"
+                    glob = re.sub(r"\$\{prefix\}", "*", pattern)
+                    for name in files:
+                        path = Path(name)
+                        assert path.exists(), name
+                        task_relative = "/".join(path.parts[-len(Path(glob).parts) :])
+                        assert fnmatch.fnmatch(task_relative, glob), (task_relative, glob)
+
+
+def _gz_fasta_names(path: Path) -> list[str]:
+    with gzip.open(path, "rt") as handle:
+        return [line[1:].split()[0] for line in handle if line.startswith(">")]
+
+
+def test_stub_outputs_have_the_real_formats(stub_run: Path) -> None:
+    emitted = read_emitted(stub_run)
+
+    def files(process: str, emit: str) -> list[Path]:
+        found = []
+        for record in emitted:
+            if record["process"] == process and record["emit"] == emit:
+                value = record["item"][1]
+                found += [Path(v) for v in (value if isinstance(value, list) else [value])]
+        return found
+
+    for depth in files("VAEBIN_COVERAGE", "depth"):
+        rows = [line.split("\t") for line in depth.read_text().splitlines()]
+        sample = depth.name.removesuffix(".depth.tsv")
+        assert rows[0] == [
+            "contigName",
+            "contigLen",
+            "totalAvgDepth",
+            f"{sample}.bam",
+            f"{sample}.bam-var",
+        ]
+        assert [(row[0], row[1]) for row in rows[1:]] == [("contig_1", "13"), ("contig_2", "7")]
+    (merged,) = files("VAEBIN_MERGEDEPTHS", "depth")
+    assert merged.read_text().splitlines()[0].split("\t")[3:] == [
+        "sample1.bam",
+        "sample1.bam-var",
+        "sample2.bam",
+        "sample2.bam-var",
+    ]
+    for process, device in (("VAEBIN_BIN", "cpu"), ("VAEBIN_BIN_GPU", "cuda")):
+        (clusters,) = files(process, "clusters")
+        assert clusters.read_text().splitlines()[0] == "clustername\tcontigname"
+        (binning,) = files(process, "binning")
+        assert binning.read_text().splitlines()[:4] == [
+            "@Version:0.9.1",
+            binning.read_text().splitlines()[1],
+            "",
+            "@@SEQUENCEID\tBINID",
+        ]
+        bins = files(process, "bins")
+        assert sorted(name for b in bins for name in _gz_fasta_names(b)) == ["contig_1", "contig_2"]
+        (summary,) = files(process, "summary")
+        assert json.loads(summary.read_text())["device"] == device
+    versions = (stub_run / "versions.tsv").read_text().splitlines()
+    processes = {line.split("\t")[0] for line in versions}
+    assert processes == {
+        "VAEBIN_SIMULATE",
+        "VAEBIN_COVERAGE",
+        "VAEBIN_MERGEDEPTHS",
+        "VAEBIN_BIN",
+        "VAEBIN_BIN_GPU",
+    }
+    assert all(line.split("\t")[1:] == ["vaebin-rs", "0.1.0"] for line in versions)
+
+
+def test_resume_reruns_nothing(stub_run: Path, nextflow: Path, vaebin_cli: Path) -> None:
+    first = read_trace(stub_run / "trace_first.txt")
+    assert first and all(task["status"] == "COMPLETED" for task in first)
+    run_nextflow(
+        nextflow,
+        stub_run,
+        stub_run / "main.nf",
+        "-stub-run",
+        "-resume",
+        "-c",
+        str(stub_run / "test.config"),
+        "-with-trace",
+        str(stub_run / "trace_resumed.txt"),
+        cli=vaebin_cli,
+    )
+    resumed = read_trace(stub_run / "trace_resumed.txt")
+    assert sorted(task["name"] for task in resumed) == sorted(task["name"] for task in first)
+    assert {task["status"] for task in resumed} == {"CACHED"}, resumed
+    assert sorted(task["hash"] for task in resumed) == sorted(task["hash"] for task in first)
+
+
+# --------------------------------------------------------------------------------------------
+# Pipeline input checks
+# --------------------------------------------------------------------------------------------
+
+
+def _write_fasta(path: Path) -> Path:
+    path.write_text(">contig_1\nACGTACGTAC\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        pytest.param(
+            "sample,bam,group\ns1,a.bam,g\ns2,missing.bam,g\n",
+            ["line 3", "sample 's2'", "column 'bam'", "file not found", "missing.bam"],
+            id="missing-bam",
+        ),
+        pytest.param(
+            "sample,bam,group,contigs\ns1,a.bam,g,asm1.fna\ns2,b.bam,g,asm2.fna\n",
+            ["line 3", "sample 's2'", "column 'contigs'", "group 'g'", "asm1.fna", "line 2"],
+            id="contigs-differ-in-group",
+        ),
+        pytest.param(
+            "sample,reads\ns1,s1_R1.fastq.gz\n",
+            ["column 'reads' is not supported", "column 'bam'"],
+            id="reads-column",
+        ),
+        pytest.param(
+            "sample,bam\ns 1,a.bam\n",
+            ["line 2", "column 'sample'", "'s 1'"],
+            id="bad-sample-name",
+        ),
+    ],
+)
+def test_bad_samplesheet_names_line_and_column(
+    rows: str, expected: list[str], tmp_path: Path, nextflow: Path
+) -> None:
+    for name in ("a.bam", "b.bam"):
+        (tmp_path / name).write_bytes(b"")
+    _write_fasta(tmp_path / "asm1.fna")
+    _write_fasta(tmp_path / "asm2.fna")
+    (tmp_path / "samplesheet.csv").write_text(rows)
+    result = run_nextflow(
+        nextflow,
+        tmp_path,
+        NEXTFLOW_DIR / "main.nf",
+        "--input",
+        str(tmp_path / "samplesheet.csv"),
+        "--contigs",
+        str(tmp_path / "asm1.fna"),
+        "--outdir",
+        str(tmp_path / "results"),
+        expect_success=False,
+    )
+    assert result.returncode != 0
+    message = next(
+        (line for line in result.stdout.splitlines() if line.startswith("Samplesheet ")), ""
+    )
+    assert message, result.stdout
+    for fragment in expected:
+        assert fragment in message, (fragment, message)
+    assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())
+
+
+def test_parameters_are_checked_against_the_schema(tmp_path: Path, nextflow: Path) -> None:
+    (tmp_path / "a.bam").write_bytes(b"")
+    (tmp_path / "samplesheet.csv").write_text("sample,bam\ns1,a.bam\n")
+    result = run_nextflow(
+        nextflow,
+        tmp_path,
+        NEXTFLOW_DIR / "main.nf",
+        "--input",
+        str(tmp_path / "samplesheet.csv"),
+        "--contigs",
+        str(_write_fasta(tmp_path / "asm.fna")),
+        "--outdir",
+        str(tmp_path / "results"),
+        "--seed",
+        "abc",
+        "--min_identity",
+        "2",
+        "--simulate",
+        "huge",
+        "--seeed",
+        "3",
+        expect_success=False,
+    )
+    assert result.returncode != 0
+    assert "Invalid parameters:" in result.stdout
+    assert "--seed: expected integer, got 'abc'" in result.stdout
+    assert "--min_identity: 2 is above the maximum 1" in result.stdout
+    assert "--simulate: 'huge' is not one of toy, small, benchmark" in result.stdout
+    assert "--seeed" in result.stdout + result.stderr  # warned as unknown
+
+
+def test_schema_defaults_match_nextflow_config() -> None:
+    schema = json.loads((NEXTFLOW_DIR / "nextflow_schema.json").read_text())
+    config = (NEXTFLOW_DIR / "nextflow.config").read_text()
+    params_block = config[
+        config.index("params {") : config.index("\n}\n", config.index("params {"))
+    ]
+    configured = dict(
+        re.findall(r"^\s+(\w+)\s*=\s*([^\n/]+?)\s*(?://.*)?$", params_block, flags=re.M)
+    )
+    properties = {
+        name: definition
+        for group in schema["$defs"].values()
+        for name, definition in group["properties"].items()
+    }
+    assert set(properties) == set(configured)
+    for name, definition in properties.items():
+        value = configured[name]
+        expected = definition.get("default")
+        if expected is None:
+            assert value == "null", name
+        elif isinstance(expected, bool):
+            assert value == str(expected).lower(), name
+        elif isinstance(expected, str):
+            assert value == f"'{expected}'", name
+        else:
+            assert value == str(expected), name
+
+
+# --------------------------------------------------------------------------------------------
+# Real runs: the modules and the pipeline call the real vaebin-rs
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory: pytest.TempPathFactory, vaebin_cli: Path) -> Path:
+    """The toy data set the nf-tests use: `vaebin-rs simulate --preset toy --seed 1`."""
+    _require_commands(vaebin_cli, "simulate")
+    folder = tmp_path_factory.mktemp("simulated")
+    subprocess.run(
+        [vaebin_cli, "simulate", "--outdir", folder, "--preset", "toy", "--seed", "1", "-q"],
+        check=True,
+        timeout=300,
+    )
+    return folder
+
+
+def _cli_coverage(cli: Path, folder: Path, bam: str, out: Path) -> str:
+    """The CLI's depth table of one BAM, run where the BAM is so its column has the same name."""
+    subprocess.run(
+        [cli, "coverage", "--contigs", "contigs.fna.gz", "--bam", bam, "--out", out],
+        cwd=folder,
+        check=True,
+        timeout=300,
+    )
+    return out.read_text()
+
+
+REAL_MODULES_BODY = """
+    contigs = file("${params.data}/contigs.fna.gz")
+    bams = file("${params.data}/*.bam").sort { bam -> bam.name }
+    VAEBIN_COVERAGE (
+        Channel.fromList(bams).map { bam -> [ [ id:bam.baseName, group:'toy' ], contigs, bam ] }
+    )
+    VAEBIN_MERGEDEPTHS (
+        VAEBIN_COVERAGE.out.depth
+            .toSortedList { a, b -> a[0].id <=> b[0].id }
+            .map { pairs -> [ [ id:'toy' ], pairs.collect { pair -> pair[1] } ] }
+    )
+    VAEBIN_BIN ( Channel.of( [ [ id:'toy' ], contigs, [], bams ] ) )
+"""
+
+
+@pytest.fixture(scope="module")
+def real_modules_run(
+    tmp_path_factory: pytest.TempPathFactory, nextflow: Path, vaebin_cli: Path, simulated: Path
+) -> Path:
+    """VAEBIN_COVERAGE per BAM, VAEBIN_MERGEDEPTHS, VAEBIN_BIN from the BAMs, as in the nf-tests."""
+    _require_commands(vaebin_cli, "coverage", "merge-depths", "bin")
+    folder = tmp_path_factory.mktemp("modules")
+    includes = "\n".join([_include("coverage"), _include("mergedepths"), _include("bin")])
+    (folder / "main.nf").write_text(_driver_script(includes, REAL_MODULES_BODY))
+    (folder / "test.config").write_text(
+        TEST_CONFIG + "\nprocess { withName: 'VAEBIN_BIN' { ext.args = '--seed 1' } }\n"
+    )
+    run_nextflow(
+        nextflow,
+        folder,
+        folder / "main.nf",
+        "-c",
+        str(folder / "test.config"),
+        "--data",
+        str(simulated),
+        cli=vaebin_cli,
+    )
+    return folder
+
+
+def _emitted_files(folder: Path, process: str, emit: str) -> list[Path]:
+    found = []
+    for record in read_emitted(folder):
+        if record["process"] == process and record["emit"] == emit:
+            value = record["item"][1]
+            found += [Path(v) for v in (value if isinstance(value, list) else [value])]
+    return found
+
+
+def test_coverage_module_equals_cli_on_the_same_bam(
+    real_modules_run: Path, simulated: Path, vaebin_cli: Path, tmp_path: Path
+) -> None:
+    tables = {
+        path.name: path for path in _emitted_files(real_modules_run, "VAEBIN_COVERAGE", "depth")
+    }
+    assert sorted(tables) == ["sample1.depth.tsv", "sample2.depth.tsv"]
+    for sample in ("sample1", "sample2"):
+        expected = _cli_coverage(vaebin_cli, simulated, f"{sample}.bam", tmp_path / f"{sample}.tsv")
+        assert tables[f"{sample}.depth.tsv"].read_text() == expected
+        rows = expected.splitlines()
+        assert rows[0].split("\t")[3:] == [f"{sample}.bam", f"{sample}.bam-var"]
+        assert any(float(row.split("\t")[2]) > 0 for row in rows[1:]), "all depths zero"
+
+
+def test_mergedepths_module_equals_cli(
+    real_modules_run: Path, simulated: Path, vaebin_cli: Path, tmp_path: Path
+) -> None:
+    tables = [
+        _cli_coverage(vaebin_cli, simulated, f"{s}.bam", tmp_path / f"{s}.tsv")
+        and tmp_path / f"{s}.tsv"
+        for s in ("sample1", "sample2")
+    ]
+    subprocess.run(
+        [vaebin_cli, "merge-depths", *tables, "--out", tmp_path / "merged.tsv"],
+        check=True,
+        timeout=300,
+    )
+    (merged,) = _emitted_files(real_modules_run, "VAEBIN_MERGEDEPTHS", "depth")
+    assert merged.name == "toy.depth.tsv"
+    assert merged.read_text() == (tmp_path / "merged.tsv").read_text()
+
+
+def test_bin_module_writes_non_empty_bins(real_modules_run: Path, simulated: Path) -> None:
+    bins = _emitted_files(real_modules_run, "VAEBIN_BIN", "bins")
+    assert bins, "no bins"
+    assert all(re.fullmatch(r"toy\.\d+\.fna\.gz", path.name) for path in bins)
+    binned = [name for path in bins for name in _gz_fasta_names(path)]
+    assert binned and len(binned) == len(set(binned))
+    (clusters,) = _emitted_files(real_modules_run, "VAEBIN_BIN", "clusters")
+    rows = clusters.read_text().splitlines()
+    assert rows[0] == "clustername\tcontigname"
+    assert sorted(row.split("\t")[1] for row in rows[1:]) == sorted(binned)
+    contigs = set(_gz_fasta_names(simulated / "contigs.fna.gz"))
+    (unbinned,) = _emitted_files(real_modules_run, "VAEBIN_BIN", "unbinned")
+    assert set(binned) | set(_gz_fasta_names(unbinned)) <= contigs
+    (summary,) = _emitted_files(real_modules_run, "VAEBIN_BIN", "summary")
+    json.loads(summary.read_text())
+    command = (summary.parent.parent / ".command.sh").read_text()
+    assert "--device cpu" in command and "--seed 1" in command
+
+
+def test_modules_emit_versions_topic(real_modules_run: Path, vaebin_cli: Path) -> None:
+    version = subprocess.run([vaebin_cli, "--version"], capture_output=True, text=True, check=True)
+    number = version.stdout.split()[1]
+    lines = (real_modules_run / "versions.tsv").read_text().splitlines()
+    assert sorted(lines) == sorted(
+        f"{process}\tvaebin-rs\t{number}"
+        for process in ("VAEBIN_COVERAGE", "VAEBIN_MERGEDEPTHS", "VAEBIN_BIN")
+    )
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(
+    tmp_path_factory: pytest.TempPathFactory, nextflow: Path, vaebin_cli: Path
+) -> Path:
+    """`nextflow run nextflow/main.nf -profile test`: simulate, coverage, merge, bin."""
+    _require_commands(vaebin_cli, "simulate", "coverage", "merge-depths", "bin")
+    folder = tmp_path_factory.mktemp("pipeline")
+    run_nextflow(
+        nextflow,
+        folder,
+        NEXTFLOW_DIR / "main.nf",
+        "-profile",
+        "test",
+        "--outdir",
+        str(folder / "results"),
+        "-with-trace",
+        str(folder / "trace_first.txt"),
+        cli=vaebin_cli,
+    )
+    return folder
+
+
+def test_pipeline_test_profile_publishes_results(
+    pipeline_run: Path, vaebin_cli: Path, tmp_path: Path
+) -> None:
+    results = pipeline_run / "results"
+    simulated = results / "simulated" / "toy"
+    samplesheet = list(csv.DictReader((simulated / "samplesheet.csv").open()))
+    groups = {row["group"] for row in samplesheet}
+    for row in samplesheet:
+        published = results / "coverage" / row["group"] / f"{row['sample']}.depth.tsv"
+        bam_name = Path(row["bam"]).name
+        expected = _cli_coverage(vaebin_cli, simulated, bam_name, tmp_path / f"{row['sample']}.tsv")
+        if bam_name == f"{row['sample']}.bam":
+            assert published.read_text() == expected
+        else:  # same numbers; the column is named after the sample
+            assert [r.split("\t")[:3] for r in published.read_text().splitlines()[1:]] == [
+                r.split("\t")[:3] for r in expected.splitlines()[1:]
+            ]
+    for group in groups:
+        merged = (results / "depth" / f"{group}.depth.tsv").read_text().splitlines()
+        samples = sorted(row["sample"] for row in samplesheet if row["group"] == group)
+        assert merged[0].split("\t")[3::2] == [f"{sample}.bam" for sample in samples]
+        binning = results / "binning" / group
+        bins = sorted((binning / "bins").glob(f"{group}.*.fna.gz"))
+        assert bins and all(_gz_fasta_names(path) for path in bins)
+        assert (binning / "clusters.tsv").read_text().startswith("clustername\tcontigname\n")
+        assert list(binning.glob("*.binning"))
+        assert (binning / "unbinned.fna.gz").is_file()
+        json.loads((binning / "summary.json").read_text())
+    versions = (results / "pipeline_info" / "software_versions.yml").read_text()
+    for process in ("VAEBIN_SIMULATE", "VAEBIN_COVERAGE", "VAEBIN_MERGEDEPTHS", "VAEBIN_BIN"):
+        assert f"{process}:\n  vaebin-rs: 0.1.0" in versions
+
+
+def test_pipeline_resume_reruns_nothing(
+    pipeline_run: Path, nextflow: Path, vaebin_cli: Path
+) -> None:
+    first = read_trace(pipeline_run / "trace_first.txt")
+    assert len(first) >= 5 and {task["status"] for task in first} == {"COMPLETED"}
+    run_nextflow(
+        nextflow,
+        pipeline_run,
+        NEXTFLOW_DIR / "main.nf",
+        "-profile",
+        "test",
+        "--outdir",
+        str(pipeline_run / "results"),
+        "-resume",
+        "-with-trace",
+        str(pipeline_run / "trace_resumed.txt"),
+        cli=vaebin_cli,
+    )
+    resumed = read_trace(pipeline_run / "trace_resumed.txt")
+    assert sorted(task["name"] for task in resumed) == sorted(task["name"] for task in first)
+    assert {task["status"] for task in resumed} == {"CACHED"}, resumed
+
+
+def _cuda_available() -> bool:
+    if shutil.which("nvidia-smi") is None:
+        return False
+    probe = subprocess.run(
+        [sys.executable, "-c", "import torch; print(torch.cuda.is_available())"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return probe.stdout.strip() == "True"
+
+
+@pytest.mark.skipif(not _cuda_available(), reason="needs a CUDA GPU (the nf-test tag 'gpu')")
+def test_bin_module_trains_on_the_gpu_when_given_an_accelerator(
+    tmp_path: Path, nextflow: Path, vaebin_cli: Path, simulated: Path
+) -> None:
+    _require_commands(vaebin_cli, "bin")
+    body = """
+    contigs = file("${params.data}/contigs.fna.gz")
+    bams = file("${params.data}/*.bam").sort { bam -> bam.name }
+    VAEBIN_BIN ( Channel.of( [ [ id:'toy' ], contigs, [], bams ] ) )
+"""
+    (tmp_path / "main.nf").write_text(_driver_script(_include("bin"), body))
+    gpu_config = (MODULES_DIR / "bin" / "tests" / "nextflow.gpu.config").read_text()
+    (tmp_path / "test.config").write_text(TEST_CONFIG + gpu_config)
+    run_nextflow(
+        nextflow,
+        tmp_path,
+        tmp_path / "main.nf",
+        "-c",
+        str(tmp_path / "test.config"),
+        "--data",
+        str(simulated),
+        cli=vaebin_cli,
+    )
+    assert _emitted_files(tmp_path, "VAEBIN_BIN", "bins")
+    (summary,) = _emitted_files(tmp_path, "VAEBIN_BIN", "summary")
+    assert "--device cuda" in (summary.parent.parent / ".command.sh").read_text()
