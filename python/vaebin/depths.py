@@ -48,13 +48,17 @@ class DepthTable:
 def lengths_match(table_lengths: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Elementwise: does a length read from a depth table stand for the true `lengths`?
 
-    Exact below 1 Mbp; above, equal to 6 significant digits, the precision MetaBAT2 prints.
+    MetaBAT2 prints lengths like printf's `%g`: exact below 1 Mbp, rounded half to even to 6
+    significant digits above; the true lengths are rounded the same way before comparing.
     """
-    table_lengths = np.asarray(table_lengths, dtype=np.float64)
-    lengths = np.asarray(lengths, dtype=np.float64)
-    magnitude = np.floor(np.log10(np.maximum(lengths, 1.0)))
-    tolerance = np.where(magnitude >= 6, 0.5 * 10.0 ** (magnitude - 5), 0.0)
-    return np.abs(table_lengths - lengths) <= tolerance
+    table_lengths = np.asarray(table_lengths, dtype=np.int64)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    digits = np.floor(np.log10(np.maximum(lengths, 1))).astype(np.int64) + 1
+    step = 10 ** np.maximum(digits - 6, 0)
+    quotient, remainder = np.divmod(lengths, step)
+    round_up = (2 * remainder > step) | ((2 * remainder == step) & (quotient % 2 == 1))
+    printed = (quotient + round_up) * step
+    return table_lengths == printed
 
 
 def _sample_columns(header: list[str], path: str) -> tuple[list[str], bool]:

@@ -92,6 +92,7 @@ struct BlockSplitter {
     last_block_empty: bool,
     finished: bool,
     batches: u64,
+    pending_error: Option<CoreError>,
 }
 
 impl BlockSplitter {
@@ -122,11 +123,39 @@ impl BlockSplitter {
     /// Reads the next batch of blocks; None after the last one. At the end of the file the last
     /// block must be BGZF's empty end-of-file marker, else the file was cut at a block boundary.
     fn next_batch(&mut self, mut bytes: Vec<u8>) -> CoreResult<Option<RawBatch>> {
+        if let Some(error) = self.pending_error.take() {
+            return Err(error);
+        }
         if self.finished {
             return Ok(None);
         }
         bytes.clear();
         let mut blocks = Vec::new();
+        match self.fill_batch(&mut bytes, &mut blocks) {
+            Ok(()) => {}
+            // Hand over the good blocks first so the error names the record it cut.
+            Err(error) if !blocks.is_empty() => {
+                self.finished = true;
+                self.pending_error = Some(error);
+            }
+            Err(error) => {
+                self.finished = true;
+                return Err(error);
+            }
+        }
+        if blocks.is_empty() {
+            return Ok(None);
+        }
+        let index = self.batches;
+        self.batches += 1;
+        Ok(Some(RawBatch {
+            index,
+            bytes,
+            blocks,
+        }))
+    }
+
+    fn fill_batch(&mut self, bytes: &mut Vec<u8>, blocks: &mut Vec<RawBlock>) -> CoreResult<()> {
         while bytes.len() < BATCH_COMPRESSED_BYTES {
             let start = bytes.len();
             bytes.resize(start + BGZF_HEADER_BYTES, 0);
@@ -147,7 +176,17 @@ impl BlockSplitter {
                 return Err(self.truncated("block header"));
             }
             let header = &bytes[start..start + BGZF_HEADER_BYTES];
-            if header[0] != 0x1f || header[1] != 0x8b || header[2] != 8 || header[3] & 4 == 0 {
+            if header[0] == 0x1f && header[1] == 0x8b && header[2] == 8 && header[3] & 4 == 0 {
+                return Err(CoreError::format(
+                    &self.path,
+                    0,
+                    format!(
+                        "gzip member at byte {} has no BGZF size field: the file is gzip, not BGZF/BAM",
+                        self.offset
+                    ),
+                ));
+            }
+            if header[0] != 0x1f || header[1] != 0x8b || header[2] != 8 {
                 return Err(CoreError::format(
                     &self.path,
                     0,
@@ -210,13 +249,7 @@ impl BlockSplitter {
             self.last_block_empty = inflated == 0;
             self.offset += block_size as u64;
         }
-        let index = self.batches;
-        self.batches += 1;
-        Ok(Some(RawBatch {
-            index,
-            bytes,
-            blocks,
-        }))
+        Ok(())
     }
 }
 
@@ -307,6 +340,7 @@ impl ChunkSource {
             last_block_empty: false,
             finished: false,
             batches: 0,
+            pending_error: None,
         });
         if threads <= 1 {
             return ChunkSource::Inline {
@@ -640,6 +674,7 @@ pub struct BamReader {
     at: usize,
     carry: Vec<u8>,
     records: u64,
+    in_header: bool,
     pub header: BamHeader,
 }
 
@@ -694,9 +729,11 @@ impl BamReader {
             at: 0,
             carry: Vec::new(),
             records: 0,
+            in_header: true,
             header: BamHeader::default(),
         };
         reader.read_header()?;
+        reader.in_header = false;
         Ok(reader)
     }
 
@@ -784,7 +821,10 @@ impl BamReader {
         self.carry.clear();
         self.carry.extend_from_slice(&self.chunk[self.at..]);
         loop {
-            let next = self.source.next_chunk(&self.pool)?;
+            let next = match self.source.next_chunk(&self.pool) {
+                Ok(next) => next,
+                Err(e) => return Err(self.locate(e)),
+            };
             let Some(next) = next else {
                 self.at = self.chunk.len();
                 if self.carry.is_empty() {
@@ -806,6 +846,29 @@ impl BamReader {
             }
             self.carry.extend_from_slice(&self.chunk);
             self.at = self.chunk.len();
+        }
+    }
+
+    /// Block-level errors are raised without a record number: in the header they become
+    /// whole-file errors, afterwards they name the record being read.
+    fn locate(&self, error: CoreError) -> CoreError {
+        match error {
+            CoreError::Format {
+                path,
+                record: 0,
+                message,
+            } => {
+                if self.in_header {
+                    CoreError::Input { path, message }
+                } else {
+                    CoreError::Format {
+                        path,
+                        record: self.records + 1,
+                        message,
+                    }
+                }
+            }
+            other => other,
         }
     }
 
