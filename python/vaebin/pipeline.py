@@ -85,7 +85,9 @@ def _align_depths(
             f"(first: {', '.join(missing[:3])})"
         )
     rows = order[clipped]
-    wrong_length = table_lengths[rows] != lengths
+    from vaebin.depths import lengths_match
+
+    wrong_length = ~lengths_match(table_lengths[rows], lengths)
     if wrong_length.any():
         first = int(np.flatnonzero(wrong_length)[0])
         raise InputDataError(
