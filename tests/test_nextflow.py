@@ -12,6 +12,7 @@ into ${VAEBIN_CACHE:-~/.cache/vaebin} on first use.
 from __future__ import annotations
 
 import csv
+import filecmp
 import fnmatch
 import gzip
 import json
@@ -38,10 +39,6 @@ pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="java is no
 # --------------------------------------------------------------------------------------------
 # Running things
 # --------------------------------------------------------------------------------------------
-
-
-def _cache_root() -> Path:
-    return Path(os.environ.get("VAEBIN_CACHE", Path.home() / ".cache" / "vaebin"))
 
 
 def _run_installer(**extra_env: str) -> subprocess.CompletedProcess[str]:
@@ -100,9 +97,9 @@ def _require_commands(cli: Path, *commands: str) -> None:
         )
 
 
-def _task_env(cli: Path | None) -> dict[str, str]:
+def _task_env(cli: Path | None, extra_env: dict[str, str] | None = None) -> dict[str, str]:
     """Environment of Nextflow and so of its local tasks: the CLI's folder first on PATH."""
-    env = dict(os.environ)
+    env = {**os.environ, **(extra_env or {})}
     if cli is not None:
         env["PATH"] = f"{cli.parent}{os.pathsep}{env.get('PATH', '')}"
     env.pop("NXF_WORK", None)
@@ -117,6 +114,7 @@ def run_nextflow(
     *args: str,
     cli: Path | None = None,
     expect_success: bool = True,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """`nextflow run` with its work dir, cache and log under `cwd`."""
     command = [
@@ -134,7 +132,7 @@ def run_nextflow(
     result = subprocess.run(
         command,
         cwd=cwd,
-        env=_task_env(cli),
+        env=_task_env(cli, extra_env),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -639,11 +637,6 @@ def _write_fasta(path: Path) -> Path:
             ["column 'reads' is not supported", "column 'bam'"],
             id="reads-column",
         ),
-        pytest.param(
-            "sample,bam\ns 1,a.bam\n",
-            ["line 2", "column 'sample'", "'s 1'"],
-            id="bad-sample-name",
-        ),
     ],
 )
 def test_bad_samplesheet_names_line_and_column(
@@ -756,12 +749,33 @@ def simulated(tmp_path_factory: pytest.TempPathFactory, vaebin_cli: Path) -> Pat
 def _cli_coverage(cli: Path, folder: Path, bam: str, out: Path) -> str:
     """The CLI's depth table of one BAM, run where the BAM is so its column has the same name."""
     subprocess.run(
-        [cli, "coverage", "--contigs", "contigs.fna.gz", "--bam", bam, "--out", out],
+        [cli, "coverage", "--contigs", "contigs.fna.gz", "--bam", bam, "--out", out, "-q"],
         cwd=folder,
         check=True,
         timeout=300,
     )
     return out.read_text()
+
+
+@pytest.fixture(scope="module")
+def cli_depths(
+    tmp_path_factory: pytest.TempPathFactory, vaebin_cli: Path, simulated: Path
+) -> dict[str, str]:
+    """`vaebin-rs coverage` of each simulated BAM and `vaebin-rs merge-depths` of both."""
+    _require_commands(vaebin_cli, "coverage", "merge-depths")
+    folder = tmp_path_factory.mktemp("cli_depths")
+    tables = {}
+    for sample in ("sample1", "sample2"):
+        out = folder / f"{sample}.tsv"
+        tables[sample] = _cli_coverage(vaebin_cli, simulated, f"{sample}.bam", out)
+    tables_in = [folder / "sample1.tsv", folder / "sample2.tsv"]
+    subprocess.run(
+        [vaebin_cli, "merge-depths", *tables_in, "--out", folder / "merged.tsv", "-q"],
+        check=True,
+        timeout=300,
+    )
+    tables["merged"] = (folder / "merged.tsv").read_text()
+    return tables
 
 
 REAL_MODULES_BODY = """
@@ -788,13 +802,13 @@ def real_modules_run(
     folder = tmp_path_factory.mktemp("modules")
     includes = "\n".join([_include("coverage"), _include("mergedepths"), _include("bin")])
     (folder / "main.nf").write_text(_driver_script(includes, REAL_MODULES_BODY))
-    (folder / "test.config").write_text(
-        TEST_CONFIG + "\nprocess { withName: 'VAEBIN_BIN' { ext.args = '--seed 1' } }\n"
-    )
+    (folder / "test.config").write_text(TEST_CONFIG)
     run_nextflow(
         nextflow,
         folder,
         folder / "main.nf",
+        "-c",
+        str(MODULES_DIR / "bin" / "tests" / "nextflow.config"),  # the nf-tests' ext.args
         "-c",
         str(folder / "test.config"),
         "--data",
@@ -814,36 +828,23 @@ def _emitted_files(folder: Path, process: str, emit: str) -> list[Path]:
 
 
 def test_coverage_module_equals_cli_on_the_same_bam(
-    real_modules_run: Path, simulated: Path, vaebin_cli: Path, tmp_path: Path
+    real_modules_run: Path, cli_depths: dict[str, str]
 ) -> None:
-    tables = {
-        path.name: path for path in _emitted_files(real_modules_run, "VAEBIN_COVERAGE", "depth")
-    }
+    emitted = _emitted_files(real_modules_run, "VAEBIN_COVERAGE", "depth")
+    tables = {path.name: path for path in emitted}
     assert sorted(tables) == ["sample1.depth.tsv", "sample2.depth.tsv"]
     for sample in ("sample1", "sample2"):
-        expected = _cli_coverage(vaebin_cli, simulated, f"{sample}.bam", tmp_path / f"{sample}.tsv")
+        expected = cli_depths[sample]
         assert tables[f"{sample}.depth.tsv"].read_text() == expected
         rows = expected.splitlines()
         assert rows[0].split("\t")[3:] == [f"{sample}.bam", f"{sample}.bam-var"]
         assert any(float(row.split("\t")[2]) > 0 for row in rows[1:]), "all depths zero"
 
 
-def test_mergedepths_module_equals_cli(
-    real_modules_run: Path, simulated: Path, vaebin_cli: Path, tmp_path: Path
-) -> None:
-    tables = [
-        _cli_coverage(vaebin_cli, simulated, f"{s}.bam", tmp_path / f"{s}.tsv")
-        and tmp_path / f"{s}.tsv"
-        for s in ("sample1", "sample2")
-    ]
-    subprocess.run(
-        [vaebin_cli, "merge-depths", *tables, "--out", tmp_path / "merged.tsv"],
-        check=True,
-        timeout=300,
-    )
+def test_mergedepths_module_equals_cli(real_modules_run: Path, cli_depths: dict[str, str]) -> None:
     (merged,) = _emitted_files(real_modules_run, "VAEBIN_MERGEDEPTHS", "depth")
     assert merged.name == "toy.depth.tsv"
-    assert merged.read_text() == (tmp_path / "merged.tsv").read_text()
+    assert merged.read_text() == cli_depths["merged"]
 
 
 def test_bin_module_writes_non_empty_bins(real_modules_run: Path, simulated: Path) -> None:
@@ -898,22 +899,18 @@ def pipeline_run(
 
 
 def test_pipeline_test_profile_publishes_results(
-    pipeline_run: Path, vaebin_cli: Path, tmp_path: Path
+    pipeline_run: Path, simulated: Path, cli_depths: dict[str, str]
 ) -> None:
     results = pipeline_run / "results"
-    simulated = results / "simulated" / "toy"
-    samplesheet = list(csv.DictReader((simulated / "samplesheet.csv").open()))
+    simulated_by_pipeline = results / "simulated" / "toy"
+    samplesheet = list(csv.DictReader((simulated_by_pipeline / "samplesheet.csv").open()))
     groups = {row["group"] for row in samplesheet}
+    # The pipeline simulates with the nf-tests' preset and seed: the same BAMs as `simulated`.
     for row in samplesheet:
-        published = results / "coverage" / row["group"] / f"{row['sample']}.depth.tsv"
         bam_name = Path(row["bam"]).name
-        expected = _cli_coverage(vaebin_cli, simulated, bam_name, tmp_path / f"{row['sample']}.tsv")
-        if bam_name == f"{row['sample']}.bam":
-            assert published.read_text() == expected
-        else:  # same numbers; the column is named after the sample
-            assert [r.split("\t")[:3] for r in published.read_text().splitlines()[1:]] == [
-                r.split("\t")[:3] for r in expected.splitlines()[1:]
-            ]
+        assert filecmp.cmp(simulated / bam_name, simulated_by_pipeline / bam_name, shallow=False)
+        published = results / "coverage" / row["group"] / f"{row['sample']}.depth.tsv"
+        assert published.read_text() == cli_depths[row["sample"]]
     for group in groups:
         merged = (results / "depth" / f"{group}.depth.tsv").read_text().splitlines()
         samples = sorted(row["sample"] for row in samplesheet if row["group"] == group)
@@ -976,12 +973,13 @@ def test_bin_module_trains_on_the_gpu_when_given_an_accelerator(
     VAEBIN_BIN ( Channel.of( [ [ id:'toy' ], contigs, [], bams ] ) )
 """
     (tmp_path / "main.nf").write_text(_driver_script(_include("bin"), body))
-    gpu_config = (MODULES_DIR / "bin" / "tests" / "nextflow.gpu.config").read_text()
-    (tmp_path / "test.config").write_text(TEST_CONFIG + gpu_config)
+    (tmp_path / "test.config").write_text(TEST_CONFIG)
     run_nextflow(
         nextflow,
         tmp_path,
         tmp_path / "main.nf",
+        "-c",
+        str(MODULES_DIR / "bin" / "tests" / "nextflow.gpu.config"),
         "-c",
         str(tmp_path / "test.config"),
         "--data",
@@ -991,3 +989,60 @@ def test_bin_module_trains_on_the_gpu_when_given_an_accelerator(
     assert _emitted_files(tmp_path, "VAEBIN_BIN", "bins")
     (summary,) = _emitted_files(tmp_path, "VAEBIN_BIN", "summary")
     assert "--device cuda" in (summary.parent.parent / ".command.sh").read_text()
+
+
+DOCKER_RECORDER = """#!/usr/bin/env bash
+# Stands in for `docker run`: notes the image and options, then runs the task on the host.
+[ "$1" = run ] || exit 0
+shift
+options=()
+while [ $# -gt 0 ]; do
+    if [ "$1" = --name ]; then
+        image=$3
+        shift 3
+        break
+    fi
+    options+=("$1")
+    shift
+done
+echo "${image} ${options[*]}" >> "$DOCKER_RECORD"
+cd "$NXF_TASK_WORKDIR"
+exec "$@"
+"""
+
+
+def test_gpu_profile_gives_only_the_training_task_the_cuda_image_and_the_gpu(
+    tmp_path: Path, nextflow: Path, vaebin_cli: Path
+) -> None:
+    """-profile docker,gpu: the images and `docker run` options each task gets (stub run)."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "docker").write_text(DOCKER_RECORDER)
+    (shim / "docker").chmod(0o755)
+    record = tmp_path / "docker_runs.txt"
+    run_nextflow(
+        nextflow,
+        tmp_path,
+        NEXTFLOW_DIR / "main.nf",
+        "-profile",
+        "test,docker,gpu",
+        "-stub-run",
+        "--outdir",
+        str(tmp_path / "results"),
+        "--docker_image_gpu",
+        "example/vaebin-rs:gpu",
+        cli=vaebin_cli,
+        extra_env={
+            "PATH": f"{shim}{os.pathsep}{os.environ.get('PATH', '')}",
+            "DOCKER_RECORD": str(record),
+        },
+    )
+    runs = [line.split(" ", 1) for line in record.read_text().splitlines()]
+    assert len(runs) == 5  # simulate, coverage x2, merge, bin
+    gpu_runs = [options for image, options in runs if image == "example/vaebin-rs:gpu"]
+    cpu_runs = [options for image, options in runs if image == "vaebin-rs:0.1.0"]
+    assert len(gpu_runs) == 1 and len(cpu_runs) == 4
+    assert "--gpus all" in gpu_runs[0]
+    assert not any("--gpus" in options for options in cpu_runs)
+    summary = tmp_path / "results" / "binning" / "toy" / "summary.json"
+    assert json.loads(summary.read_text())["device"] == "cuda"

@@ -5,8 +5,12 @@ process VAEBIN_BIN {
 
     conda "${moduleDir}/environment.yml"
     container "${ workflow.containerEngine in ['singularity', 'apptainer'] && !task.ext.singularity_pull_docker_container
-        ? (task.ext.singularity_image ?: (task.accelerator ? 'docker://vaebin-rs:0.1.0-cuda' : 'docker://vaebin-rs:0.1.0'))
-        : (task.ext.docker_image ?: (task.accelerator ? 'vaebin-rs:0.1.0-cuda' : 'vaebin-rs:0.1.0')) }"
+        ? (task.accelerator
+            ? (task.ext.singularity_image_gpu ?: 'docker://vaebin-rs:0.1.0-cuda')
+            : (task.ext.singularity_image ?: 'docker://vaebin-rs:0.1.0'))
+        : (task.accelerator
+            ? (task.ext.docker_image_gpu ?: 'vaebin-rs:0.1.0-cuda')
+            : (task.ext.docker_image ?: 'vaebin-rs:0.1.0')) }"
 
     input:
     tuple val(meta), path(contigs), path(depth), path(bams, stageAs: 'bams/*')
