@@ -88,12 +88,16 @@ impl Scan {
     }
 }
 
+/// Independent scans per record; the rolling code is a serial dependency chain, so several
+/// stretches of the record are scanned in one loop to keep the core busy.
+const LANES: usize = 2;
+
 /// Adds the canonical k-mer counts of `sequence` to `row`; returns how many k-mers were counted,
 /// or the 0-based position of the first byte that is not a sequence letter.
 ///
-/// The rolling code is a serial dependency chain, so the sequence is cut in two halves that are
-/// scanned in the same loop: two independent chains keep the core busy. The second half starts
-/// k-1 bytes early so that every k-mer is counted exactly once.
+/// The record is cut into `LANES` stretches scanned side by side; each stretch after the first
+/// starts k-1 bytes early so that every k-mer is counted exactly once, by the stretch where it
+/// ends.
 pub fn count_canonical(
     sequence: &[u8],
     k: usize,
@@ -102,52 +106,52 @@ pub fn count_canonical(
 ) -> Result<u64, usize> {
     let mask = (1u32 << (2 * k)) - 1;
     let before: u64 = row.iter().map(|&c| c as u64).sum();
-    let middle = sequence.len() / 2;
-    let second_start = middle.saturating_sub(k - 1);
-    let first = &sequence[..middle];
-    let second = &sequence[second_start..];
-    let mut a = Scan { code: 0, run: 0 };
-    let mut b = Scan { code: 0, run: 0 };
-    let mut failure: Option<usize> = None;
-    for (i, (&x, &y)) in first.iter().zip(second).enumerate() {
-        match (a.step(x, k, mask), b.step(y, k, mask)) {
-            (Ok(kmer_a), Ok(kmer_b)) => {
-                if let Some(code) = kmer_a {
-                    row[columns[code as usize] as usize] += 1;
-                }
-                if let Some(code) = kmer_b {
-                    row[columns[code as usize] as usize] += 1;
-                }
-            }
-            (Err(()), _) => {
-                failure = Some(i);
-                break;
-            }
-            (Ok(_), Err(())) => {
-                failure = Some(second_start + i);
-                break;
-            }
-        }
+    let stretch = sequence.len() / LANES;
+    let mut starts = [0usize; LANES];
+    let mut ends = [0usize; LANES];
+    for lane in 0..LANES {
+        starts[lane] = (lane * stretch).saturating_sub(k - 1);
+        ends[lane] = if lane + 1 == LANES {
+            sequence.len()
+        } else {
+            (lane + 1) * stretch
+        };
     }
-    if failure.is_none() {
-        // The second half is the longer one (or equal): finish it alone.
-        for (i, &y) in second.iter().enumerate().skip(first.len()) {
-            match b.step(y, k, mask) {
+    let shortest = (0..LANES).map(|l| ends[l] - starts[l]).min().unwrap_or(0);
+    let mut scans = [Scan { code: 0, run: 0 }; LANES];
+    let mut failed = false;
+    'side_by_side: for i in 0..shortest {
+        for lane in 0..LANES {
+            match scans[lane].step(sequence[starts[lane] + i], k, mask) {
                 Ok(Some(code)) => row[columns[code as usize] as usize] += 1,
                 Ok(None) => {}
                 Err(()) => {
-                    failure = Some(second_start + i);
-                    break;
+                    failed = true;
+                    break 'side_by_side;
                 }
             }
         }
     }
-    if let Some(found) = failure {
-        // Report the earliest bad byte, which may precede the one the interleaved loop hit.
+    if !failed {
+        'tails: for lane in 0..LANES {
+            for &byte in &sequence[starts[lane] + shortest..ends[lane]] {
+                match scans[lane].step(byte, k, mask) {
+                    Ok(Some(code)) => row[columns[code as usize] as usize] += 1,
+                    Ok(None) => {}
+                    Err(()) => {
+                        failed = true;
+                        break 'tails;
+                    }
+                }
+            }
+        }
+    }
+    if failed {
+        // Report the earliest bad byte, which may precede the one a lane stopped at.
         let first_bad = sequence
             .iter()
             .position(|&byte| BASE_CODE[byte as usize] > AMBIGUOUS)
-            .unwrap_or(found);
+            .expect("a lane stopped at a bad byte");
         return Err(first_bad);
     }
     let after: u64 = row.iter().map(|&c| c as u64).sum();
