@@ -85,39 +85,42 @@ struct RawBlock {
 }
 
 /// Splits the file into BGZF blocks; knows the byte offset it is at for error messages.
+///
+/// The file is read in large pieces straight into a batch buffer; the blocks lying whole in it
+/// form the batch and the cut block at its end is carried to the front of the next buffer.
 struct BlockSplitter {
     path: PathBuf,
     file: File,
+    /// File offset of the next block to split.
     offset: u64,
+    carry: Vec<u8>,
+    end_of_file: bool,
     last_block_empty: bool,
     finished: bool,
     batches: u64,
     pending_error: Option<CoreError>,
 }
 
+/// A batch buffer holds a batch's worth of data plus one whole block carried over.
+const BATCH_BUFFER_BYTES: usize = BATCH_COMPRESSED_BYTES + MAX_BLOCK_BYTES + 1024;
+
 impl BlockSplitter {
-    fn truncated(&self, what: &str) -> CoreError {
-        CoreError::format(
-            &self.path,
-            0,
-            format!(
-                "file ends inside a BGZF block at byte {} ({what}); the BAM file is truncated",
-                self.offset
-            ),
-        )
+    fn new(path: &Path, file: File) -> BlockSplitter {
+        BlockSplitter {
+            path: path.to_path_buf(),
+            file,
+            offset: 0,
+            carry: Vec::new(),
+            end_of_file: false,
+            last_block_empty: false,
+            finished: false,
+            batches: 0,
+            pending_error: None,
+        }
     }
 
-    fn read_fully(&mut self, out: &mut [u8]) -> CoreResult<usize> {
-        let mut filled = 0;
-        while filled < out.len() {
-            match self.file.read(&mut out[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(CoreError::file(&self.path, &e)),
-            }
-        }
-        Ok(filled)
+    fn block_error(&self, message: String) -> CoreError {
+        CoreError::format(&self.path, 0, message)
     }
 
     /// Reads the next batch of blocks; None after the last one. At the end of the file the last
@@ -129,19 +132,53 @@ impl BlockSplitter {
         if self.finished {
             return Ok(None);
         }
-        bytes.clear();
-        let mut blocks = Vec::new();
-        match self.fill_batch(&mut bytes, &mut blocks) {
-            Ok(()) => {}
-            // Hand over the good blocks first so the error names the record it cut.
-            Err(error) if !blocks.is_empty() => {
-                self.finished = true;
-                self.pending_error = Some(error);
+        if bytes.len() < BATCH_BUFFER_BYTES {
+            bytes.resize(BATCH_BUFFER_BYTES, 0);
+        }
+        let mut filled = self.carry.len();
+        bytes[..filled].copy_from_slice(&self.carry);
+        self.carry.clear();
+        while filled < BATCH_COMPRESSED_BYTES && !self.end_of_file {
+            match self.file.read(&mut bytes[filled..]) {
+                Ok(0) => self.end_of_file = true,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(CoreError::file(&self.path, &e)),
             }
-            Err(error) => {
-                self.finished = true;
+        }
+        let mut blocks = Vec::new();
+        let (used, outcome) = self.split(&bytes[..filled], &mut blocks);
+        let outcome = outcome.and_then(|()| {
+            if !self.end_of_file {
+                self.carry.extend_from_slice(&bytes[used..filled]);
+                return Ok(());
+            }
+            self.finished = true;
+            if used < filled {
+                let what = if filled - used < BGZF_HEADER_BYTES {
+                    "block header"
+                } else {
+                    "block data"
+                };
+                Err(self.block_error(format!(
+                    "file ends inside a BGZF block at byte {} ({what}); the BAM file is truncated",
+                    self.offset
+                )))
+            } else if !self.last_block_empty {
+                Err(self.block_error(
+                    "no BGZF end-of-file marker: the BAM file is truncated".to_string(),
+                ))
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(error) = outcome {
+            self.finished = true;
+            if blocks.is_empty() {
                 return Err(error);
             }
+            // Hand over the good blocks first so the error names the record it cut.
+            self.pending_error = Some(error);
         }
         if blocks.is_empty() {
             return Ok(None);
@@ -155,101 +192,67 @@ impl BlockSplitter {
         }))
     }
 
-    fn fill_batch(&mut self, bytes: &mut Vec<u8>, blocks: &mut Vec<RawBlock>) -> CoreResult<()> {
-        while bytes.len() < BATCH_COMPRESSED_BYTES {
-            let start = bytes.len();
-            bytes.resize(start + BGZF_HEADER_BYTES, 0);
-            let got = self.read_fully(&mut bytes[start..])?;
-            if got == 0 {
-                bytes.truncate(start);
-                self.finished = true;
-                if !self.last_block_empty {
-                    return Err(CoreError::format(
-                        &self.path,
-                        0,
-                        "no BGZF end-of-file marker: the BAM file is truncated",
-                    ));
-                }
-                break;
-            }
-            if got < BGZF_HEADER_BYTES {
-                return Err(self.truncated("block header"));
-            }
-            let header = &bytes[start..start + BGZF_HEADER_BYTES];
+    /// Records the whole blocks at the start of `data`; returns how many bytes they take.
+    fn split(&mut self, data: &[u8], blocks: &mut Vec<RawBlock>) -> (usize, CoreResult<()>) {
+        let mut at = 0;
+        while data.len() - at >= BGZF_HEADER_BYTES {
+            let header = &data[at..at + BGZF_HEADER_BYTES];
             if header[0] == 0x1f && header[1] == 0x8b && header[2] == 8 && header[3] & 4 == 0 {
-                return Err(CoreError::format(
-                    &self.path,
-                    0,
-                    format!(
-                        "gzip member at byte {} has no BGZF size field: the file is gzip, not BGZF/BAM",
-                        self.offset
-                    ),
-                ));
+                let message = format!(
+                    "gzip member at byte {} has no BGZF size field: the file is gzip, not BGZF/BAM",
+                    self.offset
+                );
+                return (at, Err(self.block_error(message)));
             }
             if header[0] != 0x1f || header[1] != 0x8b || header[2] != 8 {
-                return Err(CoreError::format(
-                    &self.path,
-                    0,
-                    format!(
-                        "corrupt BAM: no BGZF block header at byte {} (the file is damaged or not BAM)",
-                        self.offset
-                    ),
-                ));
+                let message = format!(
+                    "corrupt BAM: no BGZF block header at byte {} (the file is damaged or not BAM)",
+                    self.offset
+                );
+                return (at, Err(self.block_error(message)));
             }
             let extra_len = u16::from_le_bytes([header[10], header[11]]) as usize;
-            let extra_start = bytes.len();
-            bytes.resize(extra_start + extra_len, 0);
-            if self.read_fully(&mut bytes[extra_start..])? < extra_len {
-                return Err(self.truncated("block header"));
-            }
-            let block_size = bgzf_block_size(&bytes[extra_start..]).ok_or_else(|| {
-                CoreError::format(
-                    &self.path,
-                    0,
-                    format!(
-                        "gzip block at byte {} has no BGZF size field: the file is gzip, not BGZF/BAM",
-                        self.offset
-                    ),
-                )
-            })?;
             let header_len = BGZF_HEADER_BYTES + extra_len;
+            if data.len() - at < header_len {
+                break;
+            }
+            let Some(block_size) = bgzf_block_size(&data[at + BGZF_HEADER_BYTES..at + header_len])
+            else {
+                let message = format!(
+                    "gzip member at byte {} has no BGZF size field: the file is gzip, not BGZF/BAM",
+                    self.offset
+                );
+                return (at, Err(self.block_error(message)));
+            };
             if block_size < header_len + 8 {
-                return Err(CoreError::format(
-                    &self.path,
-                    0,
-                    format!("corrupt BGZF block size at byte {}", self.offset),
-                ));
+                let message = format!("corrupt BGZF block size at byte {}", self.offset);
+                return (at, Err(self.block_error(message)));
             }
-            let rest_start = bytes.len();
-            let rest = block_size - header_len;
-            bytes.resize(rest_start + rest, 0);
-            if self.read_fully(&mut bytes[rest_start..])? < rest {
-                return Err(self.truncated("block data"));
+            if data.len() - at < block_size {
+                break;
             }
-            let trailer = &bytes[rest_start + rest - 8..rest_start + rest];
+            let trailer = &data[at + block_size - 8..at + block_size];
             let crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
             let inflated = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
             if inflated as usize > MAX_BLOCK_BYTES {
-                return Err(CoreError::format(
-                    &self.path,
-                    0,
-                    format!(
-                        "corrupt BGZF block at byte {}: inflated size {inflated} over 64 KiB",
-                        self.offset
-                    ),
-                ));
+                let message = format!(
+                    "corrupt BGZF block at byte {}: inflated size {inflated} over 64 KiB",
+                    self.offset
+                );
+                return (at, Err(self.block_error(message)));
             }
             blocks.push(RawBlock {
-                start: rest_start,
-                end: rest_start + rest - 8,
+                start: at + header_len,
+                end: at + block_size - 8,
                 crc,
                 inflated: inflated as usize,
                 offset: self.offset,
             });
             self.last_block_empty = inflated == 0;
             self.offset += block_size as u64;
+            at += block_size;
         }
-        Ok(())
+        (at, Ok(()))
     }
 }
 
@@ -273,7 +276,7 @@ fn inflate_batch(
     mut out: Vec<u8>,
 ) -> CoreResult<Chunk> {
     let total: usize = batch.blocks.iter().map(|b| b.inflated).sum();
-    out.clear();
+    // Every byte is overwritten by the inflater; resizing a recycled buffer zeroes only growth.
     out.resize(total, 0);
     let mut at = 0;
     for block in &batch.blocks {
@@ -333,15 +336,7 @@ enum ChunkSource {
 
 impl ChunkSource {
     fn start(path: &Path, file: File, threads: usize, pool: &BufferPool) -> ChunkSource {
-        let splitter = Box::new(BlockSplitter {
-            path: path.to_path_buf(),
-            file,
-            offset: 0,
-            last_block_empty: false,
-            finished: false,
-            batches: 0,
-            pending_error: None,
-        });
+        let splitter = Box::new(BlockSplitter::new(path, file));
         if threads <= 1 {
             return ChunkSource::Inline {
                 splitter,

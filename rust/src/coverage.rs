@@ -436,17 +436,27 @@ pub fn metabat_contig_stats(depth: &[i32], edge: u64) -> (f32, f32) {
         return (0.0, 0.0);
     }
     let window = &depth[start as usize..end as usize];
+    // MetaBAT adds each term in double and stores the sum back into a float. Double holds more
+    // than 2 * 24 + 2 bits, so that double rounding equals one float rounding: float32 additions
+    // give the same numbers with a shorter dependency chain, as long as every term is a float32
+    // itself (depths up to 2^24; deeper ones take MetaBAT's literal path).
     let mut mean = 0f32;
-    for &d in window {
-        mean = (mean as f64 + d as f64) as f32;
+    if window.iter().all(|&d| d.unsigned_abs() <= 1 << 24) {
+        for &d in window {
+            mean += d as f32;
+        }
+    } else {
+        for &d in window {
+            mean = (mean as f64 + d as f64) as f32;
+        }
     }
     mean /= bases as f32;
     let mut variance = 0f32;
     for &d in window {
         let difference = d as f32 - mean;
-        variance = (variance as f64 + (difference * difference) as f64) as f32;
+        variance += difference * difference;
     }
-    variance /= (bases as f64 - 1.0) as f32;
+    variance /= (bases - 1) as f32;
     (mean, variance)
 }
 
@@ -831,17 +841,43 @@ mod tests {
         assert_eq!(metabat_contig_stats(&[1, 2, 3], 0), (2.0, 1.0));
     }
 
+    /// MetaBAT's literal arithmetic: each float sum widened to double and stored back.
+    fn metabat_literal(window: &[i32]) -> (f32, f32) {
+        let mut mean = 0f32;
+        for &d in window {
+            mean = (mean as f64 + d as f64 * 1.0) as f32;
+        }
+        mean /= window.len() as f32;
+        let mut variance = 0f32;
+        for &d in window {
+            let difference = d as f32 - mean;
+            variance = (variance as f64 + (difference * difference) as f64 * 1.0) as f32;
+        }
+        variance /= (window.len() as f64 - 1.0) as f32;
+        (mean, variance)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn float_sums_equal_metabat_double_rounding(
+            window in proptest::collection::vec(0i32..5000, 3..3000),
+            scale in 1i32..4000,
+        ) {
+            let scaled: Vec<i32> = window.iter().map(|d| d * scale).collect();
+            let ours = metabat_contig_stats(&scaled, 0);
+            let theirs = metabat_literal(&scaled);
+            proptest::prop_assert_eq!(ours.0.to_bits(), theirs.0.to_bits());
+            proptest::prop_assert_eq!(ours.1.to_bits(), theirs.1.to_bits());
+        }
+    }
+
     #[test]
     fn single_precision_sums_round_like_metabat() {
         // Past 2^24 a float sum of odd depths loses the odd parts; MetaBAT does the same.
         let depth = vec![17i32; 2_000_000];
-        let (mean, _) = metabat_contig_stats(&depth, 0);
-        let mut sum = 0f32;
-        for &d in &depth {
-            sum = (sum as f64 + d as f64) as f32;
-        }
-        assert_eq!(mean, sum / 2_000_000f32);
-        assert_ne!(mean, 17.0);
+        let ours = metabat_contig_stats(&depth, 0);
+        assert_eq!(ours, metabat_literal(&depth));
+        assert_ne!(ours.0, 17.0);
     }
 
     #[test]
