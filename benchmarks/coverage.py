@@ -242,9 +242,9 @@ def worker(threads: int, contigs: str, bam: str, out: str) -> None:
     depths.write_depth_table(out, depths.table_from_coverage(result))
 
 
-def measure(argv: list[str]) -> ChildRun:
+def measure(argv: list[str], niceness: int) -> ChildRun:
     print("  $", shlex.join(argv), file=sys.stderr, flush=True)
-    return run_child(argv)
+    return run_child(["nice", "-n", str(niceness), *argv] if niceness else argv)
 
 
 def main() -> None:
@@ -253,6 +253,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="Interleaved repetitions.")
     parser.add_argument("--write-results", action="store_true")
     parser.add_argument("--generate-only", action="store_true")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="Run every measured tool at this niceness (e.g. -15 as root, so that other work on "
+        "a shared machine yields to the benchmark alike for all tools).",
+    )
     parser.add_argument("--worker", nargs=4, metavar=("THREADS", "CONTIGS", "BAM", "OUT"))
     arguments = parser.parse_args()
     if arguments.worker:
@@ -288,7 +295,7 @@ def main() -> None:
     runs: dict[str, list[ChildRun]] = {name: [] for name in cases}
     for _ in range(arguments.rounds):
         for name, argv in cases.items():
-            runs[name].append(measure(argv))
+            runs[name].append(measure(argv, arguments.nice))
     after = machine_description()
     records = int(runs[SAMTOOLS][0].stdout.strip())
     metabat_table = (out / "metabat.tsv").read_text()
@@ -319,10 +326,16 @@ def render(
         SECTION_TITLE,
         "",
         f"Command: `python benchmarks/coverage.py --reads {arguments.reads} --rounds "
-        f"{arguments.rounds} --write-results` (from the repository root, main `.venv`).",
+        f"{arguments.rounds}{f' --nice {arguments.nice}' if arguments.nice else ''} "
+        "--write-results` (from the repository root, main `.venv`).",
         f"Machine: {before['nproc']} CPUs, {before['cpu_model']}, {before['memory']} RAM, "
         f"{before['kernel']} (a 2-core Debian bookworm VM), shared with other work while "
-        f"measuring (load average {before['load_average']} before, {after['load_average']} after).",
+        f"measuring (load average {before['load_average']} before, {after['load_average']} after)"
+        + (
+            f"; every measured process ran at nice {arguments.nice}, so that work yielded to it."
+            if arguments.nice
+            else "."
+        ),
         f"Date: {before['date_utc']}. Tree: `{tree}`.",
         "",
         f"Input: `{bam.name}`, {records:,} records ({bam.stat().st_size / MB:.0f} MB BGZF, "

@@ -279,7 +279,7 @@ def test_output_follows_fasta_order_and_empty_contigs_are_zero(tmp_path: Path) -
     contigs = [("a", 300), ("b", 300), ("c", 300)]
     bam = write_bam(tmp_path / "s.bam", contigs, [Read("b", 100, "100M")])
     fasta = write_fasta(tmp_path / "c.fa", [("c", 300), ("b", 300), ("a", 300)])
-    result = features.coverage(fasta, [bam])
+    result = features.coverage(fasta, bam)  # one BAM may be given without a list
     assert list(result.names) == ["c", "b", "a"]
     assert result.depths[0, 0] == 0 and result.depths[2, 0] == 0
     assert result.depths[1, 0] == pytest.approx(100 / 150)

@@ -190,7 +190,7 @@ class Coverage:
 
 def coverage(
     contigs: str | os.PathLike[str],
-    bams: Sequence[str | os.PathLike[str]],
+    bams: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     threads: int | None = None,
     mode: str = CoverageOptions.mode,
     min_identity: float = CoverageOptions.min_identity,
@@ -206,6 +206,8 @@ def coverage(
     options = CoverageOptions(
         mode=mode, min_identity=min_identity, trim_edges=trim_edges, min_mapq=min_mapq
     )
+    if isinstance(bams, (str, os.PathLike)):
+        bams = [bams]
     bam_paths = [os.fspath(bam) for bam in bams]
     result = _core.coverage_arrays(
         os.fspath(contigs),

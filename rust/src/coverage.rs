@@ -21,8 +21,9 @@
 //!
 //! Memory: one depth array of the longest contig plus the BAM reader's buffers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
+use std::io::{self, Read};
 use std::path::Path;
 
 use crate::bam::{
@@ -30,7 +31,7 @@ use crate::bam::{
     CIGAR_INSERTION, CIGAR_MATCH, FLAG_DUPLICATE, FLAG_QC_FAIL, FLAG_SECONDARY, FLAG_UNMAPPED,
 };
 use crate::errors::{CoreError, CoreResult};
-use crate::seqio::SequenceReader;
+use crate::seqio::open_decompressed;
 
 /// How many reference mismatches an error message lists before giving the total.
 const MISMATCHES_SHOWN: usize = 5;
@@ -98,22 +99,143 @@ pub struct Contigs {
 }
 
 impl Contigs {
-    /// Names and lengths of every record of a FASTA file (plain, gzip or bgzip).
+    /// Names and lengths of every record of a FASTA file (plain, gzip or bgzip). Only names and
+    /// lengths are needed, so the sequence lines are counted in place, never copied.
     pub fn from_fasta(path: &Path) -> CoreResult<Contigs> {
-        let mut reader = SequenceReader::open(path, 0)?;
-        let mut contigs = Contigs::default();
-        while let Some(batch) = reader.next_batch()? {
-            for i in 0..batch.len() {
-                contigs
-                    .names
-                    .push(String::from_utf8_lossy(batch.name(i)).into_owned());
-                contigs.lengths.push(batch.sequence(i).len() as u64);
+        let (mut source, _) = open_decompressed(path)?;
+        let mut scanner = FastaScanner::new(path);
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let filled = match source.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(scanner.read_error(&e)),
+            };
+            scanner.scan(&buffer[..filled])?;
+        }
+        scanner.finish()
+    }
+}
+
+/// Line state of `Contigs::from_fasta` across read chunks.
+struct FastaScanner<'a> {
+    path: &'a Path,
+    contigs: Contigs,
+    seen: HashSet<String>,
+    at_line_start: bool,
+    in_header: bool,
+    header: Vec<u8>,
+    length: u64,
+}
+
+impl<'a> FastaScanner<'a> {
+    fn new(path: &'a Path) -> Self {
+        FastaScanner {
+            path,
+            contigs: Contigs::default(),
+            seen: HashSet::new(),
+            at_line_start: true,
+            in_header: false,
+            header: Vec::new(),
+            length: 0,
+        }
+    }
+
+    fn record_error(&self, message: impl Into<String>) -> CoreError {
+        CoreError::format(self.path, self.contigs.names.len() as u64 + 1, message)
+    }
+
+    fn read_error(&self, err: &io::Error) -> CoreError {
+        let problem = match err.kind() {
+            io::ErrorKind::UnexpectedEof => {
+                "compressed data ends early (truncated gzip file)".into()
+            }
+            io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => {
+                format!("corrupt gzip data ({err})")
+            }
+            _ => format!("read failed ({err})"),
+        };
+        self.record_error(problem)
+    }
+
+    /// Closes the record whose sequence has been counted so far.
+    fn close_record(&mut self) {
+        if let Some(last) = self.contigs.lengths.last_mut() {
+            *last = self.length;
+        }
+        self.length = 0;
+    }
+
+    fn start_record(&mut self) -> CoreResult<()> {
+        let end = self
+            .header
+            .iter()
+            .position(|b| b.is_ascii_whitespace())
+            .unwrap_or(self.header.len());
+        let name = String::from_utf8_lossy(&self.header[..end]).into_owned();
+        if name.is_empty() {
+            return Err(self.record_error("empty sequence name in header"));
+        }
+        if !self.seen.insert(name.clone()) {
+            return Err(self.record_error(format!("duplicate sequence name '{name}'")));
+        }
+        self.contigs.names.push(name);
+        self.contigs.lengths.push(0);
+        Ok(())
+    }
+
+    fn scan(&mut self, mut chunk: &[u8]) -> CoreResult<()> {
+        while !chunk.is_empty() {
+            let end = memchr::memchr(b'\n', chunk).unwrap_or(chunk.len());
+            let piece = &chunk[..end];
+            if self.at_line_start && piece.first() == Some(&b'>') {
+                self.close_record();
+                self.in_header = true;
+                self.header.clear();
+                self.header.extend_from_slice(&piece[1..]);
+            } else if self.in_header {
+                self.header.extend_from_slice(piece);
+            } else if self.contigs.names.is_empty() {
+                if let Some(&first) = piece.iter().find(|b| !b.is_ascii_whitespace()) {
+                    let what = if first == b'@' && self.at_line_start {
+                        "is FASTQ; the contigs must be FASTA".to_string()
+                    } else {
+                        format!(
+                            "not FASTA: found '{}' before the first '>' header",
+                            first as char
+                        )
+                    };
+                    return Err(CoreError::format(self.path, 1, what));
+                }
+            } else {
+                self.length += piece.iter().filter(|&&b| b > b' ').count() as u64;
+            }
+            if end < chunk.len() {
+                if self.in_header {
+                    self.in_header = false;
+                    self.start_record()?;
+                }
+                self.at_line_start = true;
+                chunk = &chunk[end + 1..];
+            } else {
+                self.at_line_start = false;
+                chunk = &[];
             }
         }
-        if contigs.names.is_empty() {
-            return Err(CoreError::input(path, "contains no contig"));
+        Ok(())
+    }
+
+    fn finish(mut self) -> CoreResult<Contigs> {
+        if self.in_header {
+            self.in_header = false;
+            self.start_record()?;
         }
-        Ok(contigs)
+        self.close_record();
+        if self.contigs.names.is_empty() {
+            return Err(CoreError::input(self.path, "contains no contig"));
+        }
+        Ok(self.contigs)
     }
 }
 
@@ -225,7 +347,18 @@ pub fn sample_depths(
     options: &CoverageOptions,
 ) -> CoreResult<SampleDepths> {
     options.check()?;
-    let mut reader = BamReader::open(bam, options.thread_count())?;
+    let reader = BamReader::open(bam, options.thread_count())?;
+    depths_from_reader(reader, contigs, contigs_path, options)
+}
+
+fn depths_from_reader(
+    mut reader: BamReader,
+    contigs: &Contigs,
+    contigs_path: &Path,
+    options: &CoverageOptions,
+) -> CoreResult<SampleDepths> {
+    let path = reader.path().to_path_buf();
+    let bam = path.as_path();
     let contig_of_reference = match_references(bam, &reader.header, contigs, contigs_path)?;
     let header = std::mem::take(&mut reader.header);
     let mut accumulator = DepthAccumulator::new(options, header.names.len());
@@ -514,10 +647,16 @@ pub fn coverage(
     if bams.is_empty() {
         return Err(CoreError::Parameter("no BAM file given".into()));
     }
+    // The first BAM is opened before the FASTA is read, so its blocks inflate meanwhile.
+    let mut first = Some(BamReader::open(&bams[0], options.thread_count())?);
     let contigs = Contigs::from_fasta(contigs_path)?;
     let mut samples = Vec::with_capacity(bams.len());
     for bam in bams {
-        samples.push(sample_depths(bam, &contigs, contigs_path, options)?);
+        let reader = match first.take() {
+            Some(reader) => reader,
+            None => BamReader::open(bam, options.thread_count())?,
+        };
+        samples.push(depths_from_reader(reader, &contigs, contigs_path, options)?);
     }
     Ok(Coverage { contigs, samples })
 }
@@ -943,6 +1082,35 @@ mod tests {
         assert_eq!(total, 3.0);
         // A contig shorter than both edges keeps its whole length.
         assert_eq!(total_average_depth(100.0, &[0.5], &[75]), 0.5);
+    }
+
+    fn scan_fasta(text: &[u8], piece: usize) -> CoreResult<Contigs> {
+        let path = Path::new("test.fa");
+        let mut scanner = FastaScanner::new(path);
+        for chunk in text.chunks(piece) {
+            scanner.scan(chunk)?;
+        }
+        scanner.finish()
+    }
+
+    #[test]
+    fn fasta_names_and_lengths_whatever_the_chunking() {
+        let text = b">a first\nACGT\nAC\r\n>b\n\n>c x\nNNNNN";
+        for piece in 1..text.len() + 1 {
+            let contigs = scan_fasta(text, piece).unwrap();
+            assert_eq!(contigs.names, ["a", "b", "c"]);
+            assert_eq!(contigs.lengths, [6, 0, 5]);
+        }
+    }
+
+    #[test]
+    fn fasta_errors() {
+        let message = |text: &[u8]| scan_fasta(text, 3).unwrap_err().to_string();
+        assert!(message(b">a\nAC\n>a\nGG\n").contains("record 2: duplicate sequence name 'a'"));
+        assert!(message(b"@r\nACGT\n+\nIIII\n").contains("FASTQ"));
+        assert!(message(b"ACGT\n").contains("not FASTA"));
+        assert!(message(b">\nACGT\n").contains("empty sequence name"));
+        assert!(message(b"\n\n").contains("no contig"));
     }
 
     fn general(value: f64) -> String {
