@@ -120,7 +120,6 @@ def measure(argv: Sequence[str], log_path: Path, env: dict[str, str] | None = No
     log_path.parent.mkdir(parents=True, exist_ok=True)
     print(f"  $ {' '.join(argv)}", flush=True)
     with log_path.open("w") as log:
-        started = time.perf_counter()
         completed = subprocess.run(
             [_time_binary(), "-v", "-o", str(report_path), *argv],
             stdout=log,
@@ -129,27 +128,45 @@ def measure(argv: Sequence[str], log_path: Path, env: dict[str, str] | None = No
             env=env,
             cwd=REPOSITORY_DIR,
         )
-        wall_seconds = time.perf_counter() - started
     if completed.returncode != 0:
         tail = log_path.read_text(errors="replace").splitlines()[-15:]
         sys.exit(
             f"binning.py: `{' '.join(argv)}` failed with exit code {completed.returncode}; "
             f"end of {log_path}:\n" + "\n".join(tail)
         )
-    report = report_path.read_text()
-    peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", report)
-    user = re.search(r"User time \(seconds\): ([\d.]+)", report)
-    system = re.search(r"System time \(seconds\): ([\d.]+)", report)
-    if peak is None or user is None or system is None:
-        sys.exit(f"binning.py: no peak RSS or CPU time in {report_path}")
-    cpu_seconds = float(user.group(1)) + float(system.group(1))
-    cost = CommandCost(list(argv), wall_seconds, cpu_seconds, int(peak.group(1)) * 1024)
+    cost = read_time_report(report_path)
     print(
         f"    {cost.wall_seconds:.1f} s wall, {cost.cpu_seconds:.1f} s CPU, "
         f"peak RSS {cost.peak_rss_bytes / 1e6:.0f} MB",
         flush=True,
     )
     return cost
+
+
+def read_time_report(path: Path) -> CommandCost:
+    """The command, wall time, CPU time and peak RSS that `/usr/bin/time -v` wrote to `path`."""
+    report = path.read_text() if path.is_file() else ""
+    fields = {
+        "command": r'Command being timed: "(.*)"',
+        "wall": r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)",
+        "user": r"User time \(seconds\): ([\d.]+)",
+        "system": r"System time \(seconds\): ([\d.]+)",
+        "peak_kib": r"Maximum resident set size \(kbytes\): (\d+)",
+        "exit": r"Exit status: (\d+)",
+    }
+    found = {name: re.search(pattern, report) for name, pattern in fields.items()}
+    values = {name: match.group(1) for name, match in found.items() if match is not None}
+    if len(values) < len(fields) or values["exit"] != "0":
+        sys.exit(f"binning.py: {path} is not the report of a command that completed")
+    wall_seconds = 0.0
+    for part in values["wall"].split(":"):  # [h:]mm:ss.ss
+        wall_seconds = wall_seconds * 60 + float(part)
+    return CommandCost(
+        argv=values["command"].split(),
+        wall_seconds=wall_seconds,
+        cpu_seconds=float(values["user"]) + float(values["system"]),
+        peak_rss_bytes=int(values["peak_kib"]) * 1024,
+    )
 
 
 def machine_description() -> dict[str, str]:
@@ -350,8 +367,7 @@ def run_vaebin(tool: str) -> ToolRun:
         "--seed",
         str(SEED),
     ]
-    cost = measure(argv, RUNS_DIR / f"{tool}.log")
-    return ToolRun(tool, [cost], read_clusters(outdir / "clusters.tsv"))
+    return ToolRun(tool, [measure(argv, RUNS_DIR / f"{tool}.log")], collect_bins(tool))
 
 
 def run_vamb() -> ToolRun:
@@ -379,12 +395,7 @@ def run_vamb() -> ToolRun:
         "--minfasta",
         str(MIN_BIN_BP),
     ]
-    cost = measure(argv, RUNS_DIR / "vamb.log")
-    clusters = read_clusters(outdir / "vae_clusters_unsplit.tsv")
-    # VAMB's table lists every cluster, however small; its FASTA output holds those of at least
-    # --minfasta bp, which is the set the other tools report.
-    written = {path.name.removesuffix(".fna") for path in (outdir / "bins").glob("*.fna")}
-    return ToolRun("vamb", [cost], {c: b for c, b in clusters.items() if b in written})
+    return ToolRun("vamb", [measure(argv, RUNS_DIR / "vamb.log")], collect_bins("vamb"))
 
 
 def run_metabat2() -> ToolRun:
@@ -422,7 +433,36 @@ def run_metabat2() -> ToolRun:
         ],
         RUNS_DIR / "metabat2.log",
     )
-    return ToolRun("metabat2", [depth_cost, bin_cost], read_fasta_bins(outdir / "bins"))
+    return ToolRun("metabat2", [depth_cost, bin_cost], collect_bins("metabat2"))
+
+
+# The `/usr/bin/time -v` reports of each tool's commands, in the order they run.
+TIME_REPORTS = {
+    "vaebin": ("vaebin.time",),
+    "article": ("article.time",),
+    "vamb": ("vamb.time",),
+    "metabat2": ("metabat2-depth.time", "metabat2.time"),
+}
+
+
+def collect_bins(tool: str) -> dict[str, str]:
+    """contig -> bin from the output `tool` left in its folder under RUNS_DIR."""
+    outdir = RUNS_DIR / tool
+    if tool in ("vaebin", "article"):
+        return read_clusters(outdir / "clusters.tsv")
+    if tool == "vamb":
+        clusters = read_clusters(outdir / "vae_clusters_unsplit.tsv")
+        # VAMB's table lists every cluster, however small; its FASTA output holds those of at
+        # least --minfasta bp, which is the set the other tools report.
+        written = {path.name.removesuffix(".fna") for path in (outdir / "bins").glob("*.fna")}
+        return {contig: name for contig, name in clusters.items() if name in written}
+    return read_fasta_bins(outdir / "bins")
+
+
+def reload_run(tool: str) -> ToolRun:
+    """A tool's last run as it is on disk: its time reports and its bins."""
+    costs = [read_time_report(RUNS_DIR / name) for name in TIME_REPORTS[tool]]
+    return ToolRun(tool, costs, collect_bins(tool))
 
 
 def read_fasta_bins(directory: Path) -> dict[str, str]:
@@ -622,10 +662,18 @@ def report(
             *bars,
             "",
         ]
+    finished = ", ".join(f"{TOOL_LABELS[tool]} {finished_at(tool)}" for tool in runs)
+    body.append(f"Each tool's run finished at (UTC): {finished}.")
     body.append(
         "Per-genome tables of each tool: `benchmarks/data/binning-runs/<tool>.evaluation.txt`."
     )
     return body
+
+
+def finished_at(tool: str) -> str:
+    """When the last command of `tool` ended (its last time report was written then)."""
+    modified = (RUNS_DIR / TIME_REPORTS[tool][-1]).stat().st_mtime
+    return datetime.fromtimestamp(modified, timezone.utc).strftime("%H:%M")
 
 
 def community_size() -> tuple[int, int, int]:
@@ -665,7 +713,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--no-report", action="store_true", help="print the table only; leave RESULTS.md alone"
     )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: score and report the last runs left in benchmarks/data/binning-runs",
+    )
     options = parser.parse_args(argv)
+    if options.report_only:
+        runs = {tool: reload_run(tool) for tool in options.tools}
+        finish(runs, {tool: score(run) for tool, run in runs.items()}, options.no_report)
+        return
 
     _time_binary()
     if options.setup_vamb:
@@ -688,7 +745,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"ARI {results[tool].adjusted_rand_index:.3f}, bins {results[tool].n_bins}",
             flush=True,
         )
+    finish(runs, results, options.no_report)
 
+
+def finish(
+    runs: dict[str, ToolRun], results: dict[str, EvaluationResult], print_only: bool
+) -> None:
+    """Save the figures as JSON, print the report and (unless `print_only`) write it."""
     machine = machine_description()
     body = report(runs, results, machine, *community_size())
     record = {
@@ -698,7 +761,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     (RUNS_DIR / "results.json").write_text(json.dumps(record, indent=2) + "\n")
     print("\n".join(body))
-    if not options.no_report:
+    if not print_only:
         write_section(body)
         print(f"\nwrote the {SECTION_TITLE!r} section of {RESULTS_PATH}")
 
