@@ -25,12 +25,14 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from functools import cache
 from pathlib import Path
 
-from vaebin.evaluate import EvaluationResult, evaluate_bins
+from vaebin.evaluate import EvaluationResult, GenomeScore, evaluate_bins
 from vaebin.pipeline import read_clusters, read_truth_lengths
 from vaebin.simulate import read_cami_binning
 
@@ -491,8 +493,7 @@ RUNNERS: dict[str, Callable[[], ToolRun]] = {
 
 def score(run: ToolRun) -> EvaluationResult:
     """Bins of `run` against the community's truth, bp-weighted."""
-    truth_path = COMMUNITY_DIR / "truth.binning"
-    result = evaluate_bins(read_cami_binning(truth_path), read_truth_lengths(truth_path), run.bins)
+    result = evaluate_bins(*community_truth(), run.bins)
     (RUNS_DIR / f"{run.tool}.evaluation.txt").write_text(result.table() + "\n")
     (RUNS_DIR / f"{run.tool}.evaluation.json").write_text(result.to_json() + "\n")
     return result
@@ -662,12 +663,100 @@ def report(
             *bars,
             "",
         ]
+    body += genome_differences(runs, results)
     finished = ", ".join(f"{TOOL_LABELS[tool]} {finished_at(tool)}" for tool in runs)
     body.append(f"Each tool's run finished at (UTC): {finished}.")
     body.append(
         "Per-genome tables of each tool: `benchmarks/data/binning-runs/<tool>.evaluation.txt`."
     )
     return body
+
+
+def best_peer(results: dict[str, EvaluationResult]) -> str | None:
+    """The peer with the most near-complete genomes (VAMB first among equals)."""
+    peers = [tool for tool in ("vamb", "metabat2", "article") if tool in results]
+    if not peers:
+        return None
+    return max(peers, key=lambda tool: results[tool].near_complete)
+
+
+def genome_relations() -> dict[str, str]:
+    """genome -> 'independent', 'strain of genomeNN' or 'related_model of genomeNN'."""
+    relations = {}
+    with (COMMUNITY_DIR / "genomes.tsv").open() as table:
+        header = table.readline().rstrip("\n").split("\t")
+        for line in table:
+            row = dict(zip(header, line.rstrip("\n").split("\t"), strict=False))
+            parent = row.get("parent", "-")
+            relation = row.get("relation", "")
+            relations[row["genome"]] = (
+                relation if parent in ("-", "") else f"{relation} of {parent}"
+            )
+    return relations
+
+
+@cache
+def community_truth() -> tuple[dict[str, str], dict[str, int]]:
+    """contig -> genome and contig -> bp of the community, read once."""
+    truth_path = COMMUNITY_DIR / "truth.binning"
+    return read_cami_binning(truth_path), read_truth_lengths(truth_path)
+
+
+def describe_recovery(genome: str, score: GenomeScore, bins: dict[str, str]) -> str:
+    """Completeness/purity of a genome's best bin, and what kept it from near-complete."""
+    truth, lengths = community_truth()
+    text = f"{100 * score.completeness:.0f}% / {100 * score.purity:.0f}%"
+    notes = []
+    if score.best_bin is not None and score.purity <= 0.95:
+        others: Counter[str] = Counter()
+        for contig, name in bins.items():
+            if name == score.best_bin and truth.get(contig, genome) != genome:
+                others[truth[contig]] += lengths[contig]
+        partner, _ = others.most_common(1)[0]
+        notes.append(f"merged with {partner}")
+    if score.completeness <= 0.9:
+        spread: Counter[str] = Counter()
+        for contig, name in bins.items():
+            if truth.get(contig) == genome:
+                spread[name] += lengths[contig]
+        holding = [name for name, bp in spread.items() if bp >= 0.05 * score.genome_bp]
+        unbinned = 1 - sum(spread.values()) / max(score.genome_bp, 1)
+        if len(holding) > 1:
+            notes.append(f"split over {len(holding)} bins")
+        if unbinned >= 0.05:
+            notes.append(f"{100 * unbinned:.0f}% unbinned")
+    return text + (f" ({', '.join(notes)})" if notes else "")
+
+
+def genome_differences(runs: dict[str, ToolRun], results: dict[str, EvaluationResult]) -> list[str]:
+    """Genomes near-complete for vaebin-rs default or the best peer but not for both."""
+    peer = best_peer(results)
+    if "vaebin" not in results or peer is None:
+        return []
+    ours = {score.genome: score for score in results["vaebin"].genomes}
+    theirs = {score.genome: score for score in results[peer].genomes}
+
+    def near_complete(score: GenomeScore) -> bool:
+        return score.completeness > 0.9 and score.purity > 0.95
+
+    differing = [g for g in sorted(ours) if near_complete(ours[g]) != near_complete(theirs[g])]
+    if not differing:
+        return [f"vaebin-rs default and {TOOL_LABELS[peer]} recover the same NC genomes.", ""]
+    relations = genome_relations()
+    lines = [
+        f"Genomes near-complete for only one of vaebin-rs default and the best peer "
+        f"({TOOL_LABELS[peer]}), completeness / purity of the best bin:",
+        "",
+        f"| genome | relation | vaebin-rs default | {TOOL_LABELS[peer]} |",
+        "|---|---|---|---|",
+    ]
+    for genome in differing:
+        lines.append(
+            f"| {genome} | {relations.get(genome, '?')} "
+            f"| {describe_recovery(genome, ours[genome], runs['vaebin'].bins)} "
+            f"| {describe_recovery(genome, theirs[genome], runs[peer].bins)} |"
+        )
+    return [*lines, ""]
 
 
 def finished_at(tool: str) -> str:
@@ -678,9 +767,8 @@ def finished_at(tool: str) -> str:
 
 def community_size() -> tuple[int, int, int]:
     """Genomes, contigs and contig bp of the truth."""
-    truth_path = COMMUNITY_DIR / "truth.binning"
-    lengths = read_truth_lengths(truth_path)
-    genomes = len(set(read_cami_binning(truth_path).values()))
+    truth, lengths = community_truth()
+    genomes = len(set(truth.values()))
     return genomes, len(lengths), sum(lengths.values())
 
 
