@@ -112,6 +112,8 @@ def test_clustering_is_deterministic() -> None:
     second = cluster_latent(points.copy(), lengths, names, ClusterConfig())
     np.testing.assert_array_equal(first.labels, second.labels)
     assert first.bin_names == second.bin_names
+    threaded = cluster_latent(points, lengths, names, ClusterConfig(threads=2))
+    np.testing.assert_array_equal(first.labels, threaded.labels)
 
 
 @pytest.mark.parametrize("n_contigs", [1, 2, 3])

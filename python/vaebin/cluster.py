@@ -25,14 +25,15 @@ class ClusterConfig:
     """Settings of the clustering stage."""
 
     min_cluster_size: int = 10
-    # None: HDBSCAN's own default, equal to min_cluster_size.
-    min_samples: int | None = None
+    # Neighbours defining a core point; None means min_cluster_size. A small value let HDBSCAN
+    # keep close genomes apart (measured: benchmarks/dev/NOTES.md).
+    min_samples: int | None = 3
     # "cosine" compares directions of latent vectors (rows are L2-normalised before HDBSCAN).
     metric: str = "cosine"
     cluster_selection_method: str = "eom"
     min_bin_size: int = 200_000
     # Give a noise contig to the nearest cluster when it lies within that cluster's own spread.
-    reassign_noise: bool = True
+    reassign_noise: bool = False
     # Quantile of members' distances to their centroid that defines a cluster's spread.
     reassign_quantile: float = 0.9
     # An unbinned contig at least this long becomes a bin of its own (None: never); bins are
@@ -41,6 +42,8 @@ class ClusterConfig:
     # Multi-split: contig names are <sample><separator><contig>; None disables splitting.
     split_separator: str | None = None
     bin_prefix: str = "bin"
+    # Threads for HDBSCAN's core distances (exact neighbours: labels do not depend on it).
+    threads: int = 1
 
 
 @dataclass(frozen=True)
@@ -102,9 +105,9 @@ def _hdbscan_labels(points: np.ndarray, config: ClusterConfig) -> np.ndarray:
         min_samples=max(1, min_samples),
         metric="euclidean",
         cluster_selection_method=config.cluster_selection_method,
-        # The exact minimum spanning tree on one thread keeps labels reproducible.
+        # The exact minimum spanning tree keeps labels reproducible.
         approx_min_span_tree=False,
-        core_dist_n_jobs=1,
+        core_dist_n_jobs=max(1, config.threads),
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
