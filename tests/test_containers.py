@@ -129,7 +129,12 @@ def test_torch_comes_from_the_cpu_index_or_pypi_and_nothing_else() -> None:
     assert re.search(
         r'cpu\) pip install --index-url "\$\{TORCH_CPU_INDEX\}" "\$\{TORCH_SPEC\}"', install
     )
-    assert re.search(r'cuda\) pip install "\$\{TORCH_SPEC\}"', install)
+    assert runtime.args()["TORCH_CUDA_INDEX"] == "", "the cuda variant defaults to PyPI"
+    assert re.search(
+        r'cuda\) pip install \$\{TORCH_CUDA_INDEX:\+--index-url "\$\{TORCH_CUDA_INDEX\}"\} '
+        r'"\$\{TORCH_SPEC\}"',
+        install,
+    )
     assert re.search(r"\*\).*exit 1", install), "an unknown variant must fail the build"
 
 
