@@ -19,9 +19,13 @@ use libdeflater::Decompressor;
 
 use crate::errors::{CoreError, CoreResult};
 
-/// Blocks are gathered into a batch until it holds this many compressed bytes (about 4 MiB
-/// once inflated); large enough that handing batches between threads costs nothing measurable.
-const BATCH_COMPRESSED_BYTES: usize = 1 << 20;
+/// Blocks are gathered into a batch until it holds this many compressed bytes (about 2 MiB
+/// once inflated); large enough that handing batches between threads costs nothing measurable,
+/// small enough that the batches in flight (about three per thread) stay a few MB each.
+const BATCH_COMPRESSED_BYTES: usize = 1 << 19;
+/// ... or this many inflated bytes: highly compressible data (unmapped reads without qualities,
+/// say) would otherwise make a batch of compressed bytes inflate to tens of MB.
+const BATCH_INFLATED_BYTES: usize = 1 << 21;
 const BGZF_HEADER_BYTES: usize = 12;
 const MAX_BLOCK_BYTES: usize = 1 << 16;
 
@@ -68,6 +72,7 @@ struct Chunk {
 }
 
 /// A batch of raw BGZF blocks as read from the file.
+#[derive(Debug)]
 struct RawBatch {
     index: u64,
     bytes: Vec<u8>,
@@ -147,9 +152,9 @@ impl BlockSplitter {
             }
         }
         let mut blocks = Vec::new();
-        let (used, outcome) = self.split(&bytes[..filled], &mut blocks);
+        let (used, full, outcome) = self.split(&bytes[..filled], &mut blocks);
         let outcome = outcome.and_then(|()| {
-            if !self.end_of_file {
+            if full || !self.end_of_file {
                 self.carry.extend_from_slice(&bytes[used..filled]);
                 return Ok(());
             }
@@ -192,24 +197,29 @@ impl BlockSplitter {
         }))
     }
 
-    /// Records the whole blocks at the start of `data`; returns how many bytes they take.
-    fn split(&mut self, data: &[u8], blocks: &mut Vec<RawBlock>) -> (usize, CoreResult<()>) {
+    /// Records the whole blocks at the start of `data`, up to a batch's worth of inflated bytes;
+    /// returns how many bytes they take and whether the batch is full.
+    fn split(&mut self, data: &[u8], blocks: &mut Vec<RawBlock>) -> (usize, bool, CoreResult<()>) {
         let mut at = 0;
+        let mut inflated_total = 0;
         while data.len() - at >= BGZF_HEADER_BYTES {
+            if inflated_total >= BATCH_INFLATED_BYTES {
+                return (at, true, Ok(()));
+            }
             let header = &data[at..at + BGZF_HEADER_BYTES];
             if header[0] == 0x1f && header[1] == 0x8b && header[2] == 8 && header[3] & 4 == 0 {
                 let message = format!(
                     "gzip member at byte {} has no BGZF size field: the file is gzip, not BGZF/BAM",
                     self.offset
                 );
-                return (at, Err(self.block_error(message)));
+                return (at, false, Err(self.block_error(message)));
             }
             if header[0] != 0x1f || header[1] != 0x8b || header[2] != 8 {
                 let message = format!(
                     "corrupt BAM: no BGZF block header at byte {} (the file is damaged or not BAM)",
                     self.offset
                 );
-                return (at, Err(self.block_error(message)));
+                return (at, false, Err(self.block_error(message)));
             }
             let extra_len = u16::from_le_bytes([header[10], header[11]]) as usize;
             let header_len = BGZF_HEADER_BYTES + extra_len;
@@ -222,11 +232,11 @@ impl BlockSplitter {
                     "gzip member at byte {} has no BGZF size field: the file is gzip, not BGZF/BAM",
                     self.offset
                 );
-                return (at, Err(self.block_error(message)));
+                return (at, false, Err(self.block_error(message)));
             };
             if block_size < header_len + 8 {
                 let message = format!("corrupt BGZF block size at byte {}", self.offset);
-                return (at, Err(self.block_error(message)));
+                return (at, false, Err(self.block_error(message)));
             }
             if data.len() - at < block_size {
                 break;
@@ -239,7 +249,7 @@ impl BlockSplitter {
                     "corrupt BGZF block at byte {}: inflated size {inflated} over 64 KiB",
                     self.offset
                 );
-                return (at, Err(self.block_error(message)));
+                return (at, false, Err(self.block_error(message)));
             }
             blocks.push(RawBlock {
                 start: at + header_len,
@@ -251,8 +261,9 @@ impl BlockSplitter {
             self.last_block_empty = inflated == 0;
             self.offset += block_size as u64;
             at += block_size;
+            inflated_total += inflated as usize;
         }
-        (at, Ok(()))
+        (at, false, Ok(()))
     }
 }
 
@@ -344,8 +355,8 @@ impl ChunkSource {
                 raw: Vec::new(),
             };
         }
-        let (job_sender, job_receiver) = sync_channel::<(u64, CoreResult<RawBatch>)>(threads * 2);
-        let (result_sender, result_receiver) = sync_channel(threads * 2);
+        let (job_sender, job_receiver) = sync_channel::<(u64, CoreResult<RawBatch>)>(threads);
+        let (result_sender, result_receiver) = sync_channel(threads);
         let raw_pool: BufferPool = Arc::new(Mutex::new(Vec::new()));
         let mut handles = Vec::with_capacity(threads + 1);
         {
@@ -920,6 +931,76 @@ fn header_sort_order(text: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One BGZF block holding `data`.
+    fn bgzf_block(data: &[u8]) -> Vec<u8> {
+        let mut compressor = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
+        let mut deflated = vec![0u8; compressor.deflate_compress_bound(data.len())];
+        let size = compressor.deflate_compress(data, &mut deflated).unwrap();
+        deflated.truncate(size);
+        let mut block = vec![
+            0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, b'B', b'C', 2, 0,
+        ];
+        block.extend_from_slice(&((deflated.len() + 25) as u16).to_le_bytes());
+        block.extend_from_slice(&deflated);
+        block.extend_from_slice(&libdeflater::crc32(data).to_le_bytes());
+        block.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        block
+    }
+
+    fn splitter_over(bytes: &[u8], name: &str) -> BlockSplitter {
+        let path = std::env::temp_dir().join(format!("vaebin-bam-{}-{name}", std::process::id()));
+        std::fs::write(&path, bytes).unwrap();
+        let file = File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        BlockSplitter::new(&path, file)
+    }
+
+    #[test]
+    fn batches_are_bounded_by_inflated_size_and_keep_every_block() {
+        // Blocks of zeros inflate 64 KiB from ~100 bytes: a batch of compressed bytes alone
+        // would inflate to tens of MB.
+        let block = bgzf_block(&vec![0u8; 65280]);
+        let mut file = Vec::new();
+        for _ in 0..300 {
+            file.extend_from_slice(&block);
+        }
+        file.extend_from_slice(&bgzf_block(b""));
+        let mut splitter = splitter_over(&file, "bounded");
+        let (mut blocks, mut batches) = (0, 0);
+        while let Some(batch) = splitter.next_batch(Vec::new()).unwrap() {
+            let inflated: usize = batch.blocks.iter().map(|b| b.inflated).sum();
+            assert!(inflated <= BATCH_INFLATED_BYTES + MAX_BLOCK_BYTES);
+            let mut decompressor = Decompressor::new();
+            let chunk = inflate_batch(Path::new("x"), &mut decompressor, &batch, Vec::new());
+            assert_eq!(chunk.unwrap().data.len(), inflated);
+            blocks += batch.blocks.len();
+            batches += 1;
+        }
+        assert_eq!(blocks, 301);
+        assert!(batches > 5);
+    }
+
+    #[test]
+    fn truncation_is_reported_after_the_good_blocks() {
+        let block = bgzf_block(&[7u8; 1000]);
+        let mut file = Vec::new();
+        for _ in 0..3 {
+            file.extend_from_slice(&block);
+        }
+        file.truncate(file.len() - 10);
+        let mut splitter = splitter_over(&file, "cut");
+        let batch = splitter.next_batch(Vec::new()).unwrap().unwrap();
+        assert_eq!(batch.blocks.len(), 2);
+        let error = splitter.next_batch(Vec::new()).unwrap_err().to_string();
+        assert!(error.contains("ends inside a BGZF block"), "{error}");
+        assert!(splitter.next_batch(Vec::new()).unwrap().is_none());
+        // Whole blocks but no end-of-file marker.
+        let mut splitter = splitter_over(&block, "noeof");
+        assert!(splitter.next_batch(Vec::new()).unwrap().is_some());
+        let error = splitter.next_batch(Vec::new()).unwrap_err().to_string();
+        assert!(error.contains("end-of-file marker"), "{error}");
+    }
 
     #[test]
     fn block_size_found_among_other_subfields() {
