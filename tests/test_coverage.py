@@ -10,6 +10,7 @@ import random
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -327,6 +328,34 @@ def test_merge_equals_metabat_on_all_samples(tmp_path: Path) -> None:
     code, stderr = cli("merge-depths", *tables, "--out", out, "-q")
     assert code == 0, stderr
     assert out.read_text() == run_metabat(bams)
+
+
+def test_write_goes_through_links_and_devices(tmp_path: Path) -> None:
+    table = depths.DepthTable(
+        names=np.array(["a"]),
+        lengths=np.array([10]),
+        total_average_depth=np.array([1.5]),
+        depths=np.array([[1.5]]),
+        variances=np.array([[0.25]]),
+        sample_names=["s.bam"],
+    )
+    real = tmp_path / "real.tsv"
+    real.write_text("old\n")
+    link = tmp_path / "link.tsv"
+    link.symlink_to(real)
+    depths.write_depth_table(link, table)  # as for --out /dev/stdout: the link must survive
+    assert link.is_symlink()
+    assert (
+        real.read_text()
+        == "contigName\tcontigLen\ttotalAvgDepth\ts.bam\ts.bam-var\na\t10\t1.5\t1.5\t0.25\n"
+    )
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with ThreadPoolExecutor(1) as pool:
+        reading = pool.submit(fifo.read_text)
+        depths.write_depth_table(fifo, table)
+        assert reading.result(timeout=10) == real.read_text()
+    assert fifo.is_fifo()
 
 
 def test_lengths_match_six_significant_digits() -> None:

@@ -179,6 +179,14 @@ def write_depth_table(path: str | os.PathLike[str], table: DepthTable) -> None:
             columns.append(table.variances[:, i])
     values = np.ascontiguousarray(np.column_stack(columns), dtype=np.float64)
     body = _core.depth_table_rows(table.names.astype(str).tolist(), values)
+    target = Path(path)
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        # /dev/stdout, a FIFO or a link: renaming a temporary file onto it would replace the
+        # link or device itself, so write through it.
+        with open(target, "w", encoding="utf-8") as handle:
+            handle.write("\t".join(header) + "\n")
+            handle.write(body)
+        return
     with io.atomic_text(path) as handle:
         handle.write("\t".join(header) + "\n")
         handle.write(body)
