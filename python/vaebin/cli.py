@@ -251,7 +251,7 @@ def featurize(
 
 
 def _train_options(function: Any) -> Any:
-    from vaebin.train import TrainConfig
+    from vaebin.train_config import TrainConfig
 
     defaults = TrainConfig()
     options = [
@@ -363,7 +363,7 @@ def _train_config(
     threads: int | None,
     quiet: bool,
 ) -> Any:
-    from vaebin.train import TrainConfig
+    from vaebin.train_config import TrainConfig
 
     overrides: dict[str, object] = {
         "seed": seed,

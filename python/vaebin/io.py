@@ -16,6 +16,10 @@ import numpy as np
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
     target = Path(path)
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        # /dev/stdout, a FIFO, a device or a link: write through it; a rename would replace it.
+        yield target
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=".tmp", dir=target.parent

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-PRESETS = ("default", "article")
+from vaebin.train_config import PRESETS
 
 
 @dataclass(frozen=True)
