@@ -320,7 +320,8 @@ def _cluster_options(function: Any) -> Any:
             "--min-samples",
             type=click.IntRange(min=1),
             default=defaults.min_samples,
-            help="HDBSCAN min_samples [default: min-cluster-size].",
+            show_default=True,
+            help="HDBSCAN min_samples.",
         ),
         click.option(
             "--cluster-selection",
@@ -330,9 +331,10 @@ def _cluster_options(function: Any) -> Any:
             help="HDBSCAN cluster selection method.",
         ),
         click.option(
-            "--no-reassign",
-            is_flag=True,
-            help="Leave HDBSCAN noise unbinned even when clearly inside a cluster.",
+            "--reassign-noise/--no-reassign-noise",
+            default=defaults.reassign_noise,
+            show_default=True,
+            help="Give HDBSCAN noise contigs to a cluster when they lie within its own spread.",
         ),
         click.option(
             "--split-separator",
@@ -383,9 +385,10 @@ def _cluster_config(
     min_cluster_size: int,
     min_samples: int | None,
     cluster_selection: str,
-    no_reassign: bool,
+    reassign_noise: bool,
     split_separator: str | None,
     bin_prefix: str,
+    threads: int | None,
 ) -> Any:
     from vaebin.cluster import ClusterConfig
 
@@ -394,9 +397,10 @@ def _cluster_config(
         min_samples=min_samples,
         cluster_selection_method=cluster_selection,
         min_bin_size=min_bin_size,
-        reassign_noise=not no_reassign,
+        reassign_noise=reassign_noise,
         split_separator=split_separator or None,
         bin_prefix=bin_prefix,
+        threads=threads or 1,
     )
 
 
@@ -439,7 +443,7 @@ def bin_command(
     min_cluster_size: int,
     min_samples: int | None,
     cluster_selection: str,
-    no_reassign: bool,
+    reassign_noise: bool,
     split_separator: str | None,
     bin_prefix: str,
     no_fasta: bool,
@@ -483,9 +487,10 @@ def bin_command(
             min_cluster_size,
             min_samples,
             cluster_selection,
-            no_reassign,
+            reassign_noise,
             split_separator,
             bin_prefix,
+            threads,
         ),
     )
     counts = summary["counts"]
@@ -565,6 +570,7 @@ def train(
 )
 @_cluster_options
 @click.option("--no-fasta", is_flag=True, help="Do not write bins/*.fna.gz and unbinned.fna.gz.")
+@threads_option
 @quiet_option
 def cluster(
     latent_dir: Path,
@@ -574,10 +580,11 @@ def cluster(
     min_cluster_size: int,
     min_samples: int | None,
     cluster_selection: str,
-    no_reassign: bool,
+    reassign_noise: bool,
     split_separator: str | None,
     bin_prefix: str,
     no_fasta: bool,
+    threads: int | None,
     quiet: bool,
 ) -> None:
     """Cluster saved latent means into bins and write the bin files."""
@@ -591,9 +598,10 @@ def cluster(
         min_cluster_size,
         min_samples,
         cluster_selection,
-        no_reassign,
+        reassign_noise,
         split_separator,
         bin_prefix,
+        threads,
     )
     clustering = cluster_latent(latent, lengths, names, config)
     all_names = features.composition(contigs, k=1).names if not no_fasta else names
@@ -739,6 +747,7 @@ def simulate(
 @quiet_option
 def demo(outdir: Path, seed: int, threads: int | None, quiet: bool) -> None:
     """Simulate a small community, bin it and print how well the bins match the truth."""
+    from vaebin.cluster import ClusterConfig
     from vaebin.encode import EncodeConfig
     from vaebin.evaluate import evaluate_bins
     from vaebin.pipeline import BinRequest, read_clusters, run_bin
@@ -758,7 +767,7 @@ def demo(outdir: Path, seed: int, threads: int | None, quiet: bool) -> None:
         request,
         EncodeConfig(),
         _train_config("default", None, None, seed, "auto", threads, quiet),
-        _cluster_config(200_000, 10, None, "eom", False, None, "bin"),
+        ClusterConfig(threads=threads or 1),
     )
     truth = read_cami_binning(community.truth_binning)
     comp = features.composition(community.contigs_fasta, k=1)
