@@ -44,6 +44,8 @@ RESULTS_PATH = BENCHMARKS_DIR / "RESULTS.md"
 SECTION_TITLE = "## Binning"
 VAMB_ENV_DIR = BENCHMARKS_DIR / "envs" / "vamb"
 VAMB_VERSION = "5.0.4"
+# What vaebin-rs is built from, for the commit a run reports.
+SOURCE_PATHS = ("python", "rust", "Cargo.toml", "pyproject.toml")
 
 SEED = 1
 THREADS = 2
@@ -369,7 +371,24 @@ def run_vaebin(tool: str) -> ToolRun:
         "--seed",
         str(SEED),
     ]
-    return ToolRun(tool, [measure(argv, RUNS_DIR / f"{tool}.log")], collect_bins(tool))
+    revision = source_revision()
+    run = ToolRun(tool, [measure(argv, RUNS_DIR / f"{tool}.log")], collect_bins(tool))
+    (RUNS_DIR / f"{tool}.revision").write_text(revision + "\n")
+    return run
+
+
+def source_revision() -> str:
+    """HEAD's short commit, with -dirty when the package's sources differ from it."""
+
+    def git(*arguments: str) -> str:
+        completed = subprocess.run(
+            ["git", *arguments], capture_output=True, text=True, cwd=REPOSITORY_DIR
+        )
+        return completed.stdout.strip() if completed.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", *SOURCE_PATHS)
+    return f"{commit}-dirty" if changed else commit
 
 
 def run_vamb() -> ToolRun:
@@ -592,7 +611,13 @@ def tool_versions(tools: Sequence[str]) -> str:
         completed = subprocess.run(
             [str(_vaebin_executable()), "--version"], capture_output=True, text=True
         )
-        parts.append(completed.stdout.strip())
+        revisions = {
+            tool: (RUNS_DIR / f"{tool}.revision").read_text().strip()
+            for tool in ("vaebin", "article")
+            if tool in tools and (RUNS_DIR / f"{tool}.revision").is_file()
+        }
+        revision = ", ".join(sorted(set(revisions.values()))) or "unknown"
+        parts.append(f"{completed.stdout.strip()} at commit {revision}")
         parts.append(f"torch {_installed_version('torch')}")
     if "vamb" in tools:
         versions = _environment_versions(_vamb_python(), ("vamb", "torch", "numpy", "pycoverm"))
