@@ -581,6 +581,9 @@ def bar_lines(runs: dict[str, ToolRun], results: dict[str, EvaluationResult]) ->
             f"- (not a bar) CPU time, vaebin-rs / VAMB = {runs['vaebin'].cpu_seconds:.0f} s / "
             f"{runs['vamb'].cpu_seconds:.0f} s = {cpu_ratio:.2f}"
         )
+    verdicts = [line for line in lines if line.endswith("**")]
+    passed = sum(line.endswith("**PASS**") for line in verdicts)
+    lines.append(f"- {passed} of {len(verdicts)} bars pass.")
     return lines
 
 
@@ -668,9 +671,9 @@ def report(
         "(>90% completeness, >95% purity).",
         "",
         f"Machine: {machine['nproc']} cores (`nproc`), {machine['cpu_model']}, "
-        f"{machine['memory']} RAM, {machine['kernel']}; run finished {machine['date_utc']} "
-        f"(`date -u`); load average at the end {machine['load_average']} (the machine is shared "
-        "with other work, so times are indicative).",
+        f"{machine['memory']} RAM, {machine['kernel']}; report written {machine['date_utc']} "
+        f"(`date -u`), load average then {machine['load_average']}. The machine is shared with "
+        "other work, so wall times are indicative; CPU time (user + system) is steadier.",
         "",
         f"Versions: {tool_versions(list(runs))}.",
         "",
