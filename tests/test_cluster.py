@@ -154,3 +154,24 @@ def test_non_finite_latent_is_a_clear_error() -> None:
     points = np.full((5, 4), np.nan, dtype=np.float32)
     with pytest.raises(ValueError, match="NaN"):
         cluster_latent(points, np.full(5, 1), list("abcde"))
+
+
+def test_recluster_splits_a_cluster_of_separate_dense_parts() -> None:
+    from vaebin.cluster import _split_clusters
+
+    rng = np.random.default_rng(11)
+    centres = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]])
+    points = np.concatenate([c + rng.normal(0, 0.01, size=(40, 3)) for c in centres])
+    lengths = np.full(points.shape[0], 10_000)
+    merged = np.zeros(points.shape[0], dtype=np.int64)  # one cluster holding three parts
+    config = ClusterConfig(min_bin_size=200_000)
+    split = _split_clusters(points, merged, lengths, config)
+    truth = np.repeat([0, 1, 2], 40)
+    assert np.unique(split).size == 3
+    for part in range(3):
+        assert np.unique(split[truth == part]).size == 1
+    # A single dense part stays whole, and parts below min_bin_size do not justify a split.
+    one = centres[0] + rng.normal(0, 0.01, size=(120, 3))
+    np.testing.assert_array_equal(_split_clusters(one, merged, lengths, config), merged)
+    small = ClusterConfig(min_bin_size=450_000)
+    np.testing.assert_array_equal(_split_clusters(points, merged, lengths, small), merged)

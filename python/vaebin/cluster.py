@@ -44,6 +44,10 @@ class ClusterConfig:
     bin_prefix: str = "bin"
     # Threads for HDBSCAN's core distances (exact neighbours: labels do not depend on it).
     threads: int = 1
+    # Run HDBSCAN again inside each large cluster and split it when it holds two or more dense
+    # parts of at least min_bin_size bp each: eom's stability criterion can keep close genomes
+    # (strains, related species) in one cluster that density within the cluster separates.
+    recluster: bool = True
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,60 @@ def _hdbscan_labels(points: np.ndarray, config: ClusterConfig) -> np.ndarray:
         # all, the contigs form one density blob (e.g. a single genome): bin them together.
         labels = np.zeros(n_points, dtype=np.int64)
     return labels
+
+
+def _nearest_centroid(points: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    distances = ((points[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2)
+    return np.argmin(distances, axis=1)
+
+
+def _split_clusters(
+    points: np.ndarray, labels: np.ndarray, lengths: np.ndarray, config: ClusterConfig
+) -> np.ndarray:
+    """Split clusters whose members form several dense parts of bin size when clustered alone."""
+    import hdbscan
+
+    result = labels.copy()
+    next_label = int(labels.max(initial=-1)) + 1
+    for cluster in np.unique(labels[labels >= 0]):
+        members = np.flatnonzero(labels == cluster)
+        if (
+            members.size < 2 * config.min_cluster_size
+            or lengths[members].sum() < 2 * config.min_bin_size
+        ):
+            continue
+        clusterer = hdbscan.HDBSCAN(
+            min_cluster_size=config.min_cluster_size,
+            min_samples=max(
+                1, min(config.min_samples or config.min_cluster_size, members.size - 1)
+            ),
+            metric="euclidean",
+            cluster_selection_method=config.cluster_selection_method,
+            approx_min_span_tree=False,
+            core_dist_n_jobs=max(1, config.threads),
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sub = np.asarray(clusterer.fit_predict(points[members]), dtype=np.int64)
+        parts = np.unique(sub[sub >= 0])
+        if parts.size < 2:
+            continue
+        part_bp = np.array([lengths[members[sub == part]].sum() for part in parts])
+        large = parts[part_bp >= config.min_bin_size]
+        if large.size < 2:
+            continue
+        # Every member stays binned: each goes to the nearest large part.
+        centroids = np.array([points[members[sub == part]].mean(axis=0) for part in large])
+        in_large = np.isin(sub, large)
+        part_of_member = np.empty(members.size, dtype=np.int64)
+        part_of_member[in_large] = np.searchsorted(large, sub[in_large])
+        others = np.flatnonzero(~in_large)
+        if others.size:
+            part_of_member[others] = _nearest_centroid(points[members[others]], centroids)
+        new_labels = np.concatenate([[cluster], next_label + np.arange(large.size - 1)])
+        result[members] = new_labels[part_of_member]
+        next_label += large.size - 1
+    return result
 
 
 def _reassign_noise(points: np.ndarray, labels: np.ndarray, quantile: float) -> np.ndarray:
@@ -201,6 +259,8 @@ def cluster_latent(
         raw_labels = np.zeros(n_contigs, dtype=np.int64)
     else:
         raw_labels = _hdbscan_labels(points, config)
+        if config.recluster:
+            raw_labels = _split_clusters(points, raw_labels, lengths, config)
     n_noise = int((raw_labels < 0).sum())
     labels = raw_labels
     if config.reassign_noise:
