@@ -97,13 +97,13 @@ def _prepare_points(latent_means: np.ndarray, metric: str) -> np.ndarray:
     return points
 
 
-def _hdbscan_labels(points: np.ndarray, config: ClusterConfig) -> np.ndarray:
+def _hdbscan_fit(points: np.ndarray, config: ClusterConfig) -> np.ndarray:
+    """HDBSCAN labels of `points` as the library gives them (-1: noise)."""
     import hdbscan
 
     n_points = points.shape[0]
     min_cluster_size = min(config.min_cluster_size, n_points)
     min_samples = min(config.min_samples or min_cluster_size, n_points - 1)
-
     clusterer = hdbscan.HDBSCAN(
         min_cluster_size=min_cluster_size,
         min_samples=max(1, min_samples),
@@ -115,7 +115,12 @@ def _hdbscan_labels(points: np.ndarray, config: ClusterConfig) -> np.ndarray:
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        labels = np.asarray(clusterer.fit_predict(points), dtype=np.int64)
+        return np.asarray(clusterer.fit_predict(points), dtype=np.int64)
+
+
+def _hdbscan_labels(points: np.ndarray, config: ClusterConfig) -> np.ndarray:
+    n_points = points.shape[0]
+    labels = _hdbscan_fit(points, config)
     if labels.max(initial=-1) < 0:
         # HDBSCAN never reports the whole data set as one cluster; when it finds no split at
         # all, the contigs form one density blob (e.g. a single genome): bin them together.
@@ -132,8 +137,6 @@ def _split_clusters(
     points: np.ndarray, labels: np.ndarray, lengths: np.ndarray, config: ClusterConfig
 ) -> np.ndarray:
     """Split clusters whose members form several dense parts of bin size when clustered alone."""
-    import hdbscan
-
     result = labels.copy()
     next_label = int(labels.max(initial=-1)) + 1
     for cluster in np.unique(labels[labels >= 0]):
@@ -143,19 +146,7 @@ def _split_clusters(
             or lengths[members].sum() < 2 * config.min_bin_size
         ):
             continue
-        clusterer = hdbscan.HDBSCAN(
-            min_cluster_size=config.min_cluster_size,
-            min_samples=max(
-                1, min(config.min_samples or config.min_cluster_size, members.size - 1)
-            ),
-            metric="euclidean",
-            cluster_selection_method=config.cluster_selection_method,
-            approx_min_span_tree=False,
-            core_dist_n_jobs=max(1, config.threads),
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            sub = np.asarray(clusterer.fit_predict(points[members]), dtype=np.int64)
+        sub = _hdbscan_fit(points[members], config)
         parts = np.unique(sub[sub >= 0])
         if parts.size < 2:
             continue
