@@ -186,24 +186,18 @@ def embed(
     model_path: Path | None = None,
 ) -> Embedding:
     """Train a VAE on the features (or reuse the model at `model_path`) and encode the contigs."""
-    if model_path is not None:
-        model = load_model(model_path, device=train_config.device)
-        model_input = build_model_input(
-            contig_features.composition,
-            contig_features.depths,
-            contig_features.lengths,
-            contig_features.names,
-            encode_config,
-            stats=model.stats,
-        )
-        return Embedding(model_input, encode_latent(model, model_input), model, [], "reused")
+    # A reused model encodes new data with the normalisation statistics of its training data.
+    model = None if model_path is None else load_model(model_path, device=train_config.device)
     model_input = build_model_input(
         contig_features.composition,
         contig_features.depths,
         contig_features.lengths,
         contig_features.names,
         encode_config,
+        stats=None if model is None else model.stats,
     )
+    if model is not None:
+        return Embedding(model_input, encode_latent(model, model_input), model, [], "reused")
     result = train_vae(model_input, train_config)
     return Embedding(
         model_input, result.latent_means, result.model, result.loss_history, result.device
