@@ -1,15 +1,23 @@
-//! Canonical k-mer composition per record, in parallel over batches of records.
+//! Canonical k-mer composition per record, in parallel over blocks (FASTA) or batches (FASTQ)
+//! of records.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::sync::Mutex;
 
 use rayon::prelude::*;
 
 use crate::errors::{CoreError, CoreResult};
-use crate::kmer::{canonical_columns, canonical_count, AMBIGUOUS, BASE_CODE, MAX_K};
-use crate::seqio::{ReadStats, SequenceBatch, SequenceReader};
+use crate::fasta_blocks::{
+    for_each_line, letter_at, letter_count, FastaBlock, FastaBlockReader, FastaRecords,
+};
+use crate::kmer::{canonical_count, MAX_K};
+use crate::kmer_count::KmerCounter;
+use crate::seqio::{
+    open_sequences, record_name, ReadStats, SequenceBatch, SequenceInput, SequenceReader,
+};
 
 #[derive(Debug, Clone, Copy)]
 pub struct CompositionOptions {
@@ -62,149 +70,36 @@ impl Composition {
     }
 }
 
-/// Rolling state of one scan over a stretch of sequence.
-#[derive(Clone, Copy)]
-struct Scan {
-    code: u32,
-    run: usize,
-}
-
-impl Scan {
-    /// Feeds one byte; returns the k-mer code when a complete k-mer ends here, `Err` on a byte
-    /// that is not a sequence letter.
-    #[inline(always)]
-    fn step(&mut self, byte: u8, k: usize, mask: u32) -> Result<Option<u32>, ()> {
-        let base = BASE_CODE[byte as usize];
-        if base < AMBIGUOUS {
-            self.code = ((self.code << 2) | base as u32) & mask;
-            self.run += 1;
-            Ok((self.run >= k).then_some(self.code))
-        } else if base == AMBIGUOUS {
-            self.run = 0;
-            Ok(None)
-        } else {
-            Err(())
-        }
-    }
-}
-
-/// Independent scans per record; the rolling code is a serial dependency chain, so several
-/// stretches of the record are scanned in one loop to keep the core busy.
-const LANES: usize = 2;
-
-/// Adds the canonical k-mer counts of `sequence` to `row`; returns how many k-mers were counted,
-/// or the 0-based position of the first byte that is not a sequence letter.
-///
-/// The record is cut into `LANES` stretches scanned side by side; each stretch after the first
-/// starts k-1 bytes early so that every k-mer is counted exactly once, by the stretch where it
-/// ends.
-pub fn count_canonical(
-    sequence: &[u8],
-    k: usize,
-    columns: &[u16],
-    row: &mut [u32],
-) -> Result<u64, usize> {
-    let mask = (1u32 << (2 * k)) - 1;
-    let before: u64 = row.iter().map(|&c| c as u64).sum();
-    let stretch = sequence.len() / LANES;
-    let mut starts = [0usize; LANES];
-    let mut ends = [0usize; LANES];
-    for lane in 0..LANES {
-        starts[lane] = (lane * stretch).saturating_sub(k - 1);
-        ends[lane] = if lane + 1 == LANES {
-            sequence.len()
-        } else {
-            (lane + 1) * stretch
-        };
-    }
-    let shortest = (0..LANES).map(|l| ends[l] - starts[l]).min().unwrap_or(0);
-    let mut scans = [Scan { code: 0, run: 0 }; LANES];
-    let mut failed = false;
-    'side_by_side: for i in 0..shortest {
-        for lane in 0..LANES {
-            match scans[lane].step(sequence[starts[lane] + i], k, mask) {
-                Ok(Some(code)) => row[columns[code as usize] as usize] += 1,
-                Ok(None) => {}
-                Err(()) => {
-                    failed = true;
-                    break 'side_by_side;
-                }
-            }
-        }
-    }
-    if !failed {
-        'tails: for lane in 0..LANES {
-            for &byte in &sequence[starts[lane] + shortest..ends[lane]] {
-                match scans[lane].step(byte, k, mask) {
-                    Ok(Some(code)) => row[columns[code as usize] as usize] += 1,
-                    Ok(None) => {}
-                    Err(()) => {
-                        failed = true;
-                        break 'tails;
-                    }
-                }
-            }
-        }
-    }
-    if failed {
-        // Report the earliest bad byte, which may precede the one a lane stopped at.
-        let first_bad = sequence
-            .iter()
-            .position(|&byte| BASE_CODE[byte as usize] > AMBIGUOUS)
-            .expect("a lane stopped at a bad byte");
-        return Err(first_bad);
-    }
-    let after: u64 = row.iter().map(|&c| c as u64).sum();
-    Ok(after - before)
-}
-
+/// The kept records of one batch or block, ready to append to the output.
+#[derive(Default)]
 struct BatchResult {
-    matrix: CompositionMatrix,
+    /// Row-major counts while the records are counted ...
+    counts: Vec<u32>,
+    /// ... and the output's matrix kind made from them by the worker (`seal`).
+    matrix: Option<CompositionMatrix>,
     names: Vec<u8>,
     name_lengths: Vec<usize>,
     lengths: Vec<i64>,
     kmer_totals: Vec<i64>,
 }
 
-fn featurize_batch(
-    batch: &SequenceBatch,
-    k: usize,
-    columns: &[u16],
-    width: usize,
-    normalize: bool,
-    path: &Path,
-) -> CoreResult<BatchResult> {
-    let rows = batch.len();
-    let mut counts = vec![0u32; rows * width];
-    let mut lengths = Vec::with_capacity(rows);
-    let mut kmer_totals = Vec::with_capacity(rows);
-    for (i, row) in counts.chunks_exact_mut(width).enumerate() {
-        let sequence = batch.sequence(i);
-        let counted = count_canonical(sequence, k, columns, row).map_err(|position| {
-            let byte = sequence[position];
-            let shown = if byte.is_ascii_graphic() {
-                format!("'{}'", byte as char)
-            } else {
-                format!("byte 0x{byte:02x}")
-            };
-            CoreError::format(
-                path,
-                batch.record_numbers[i],
-                format!(
-                    "invalid character {shown} at sequence position {} (binary or corrupt file?)",
-                    position + 1
-                ),
-            )
-        })?;
-        lengths.push(sequence.len() as i64);
-        kmer_totals.push(counted as i64);
+impl BatchResult {
+    /// Turns the counts into the output's matrix kind (outside the assembler's lock).
+    fn seal(&mut self, width: usize, normalize: bool) {
+        let counts = std::mem::take(&mut self.counts);
+        self.matrix = Some(if normalize {
+            Self::frequencies(counts, &self.kmer_totals, width)
+        } else {
+            CompositionMatrix::Counts(counts)
+        });
     }
-    let matrix = if normalize {
-        let mut frequencies = vec![0f32; rows * width];
+
+    fn frequencies(counts: Vec<u32>, kmer_totals: &[i64], width: usize) -> CompositionMatrix {
+        let mut frequencies = vec![0f32; counts.len()];
         for ((out, row), &total) in frequencies
             .chunks_exact_mut(width)
             .zip(counts.chunks_exact(width))
-            .zip(&kmer_totals)
+            .zip(kmer_totals)
         {
             if total > 0 {
                 let scale = 1.0 / total as f64;
@@ -214,50 +109,244 @@ fn featurize_batch(
             }
         }
         CompositionMatrix::Frequencies(frequencies)
-    } else {
-        CompositionMatrix::Counts(counts)
-    };
-    let name_lengths = (0..rows).map(|i| batch.name(i).len()).collect();
-    Ok(BatchResult {
-        matrix,
-        names: batch.names.clone(),
-        name_lengths,
-        lengths,
-        kmer_totals,
-    })
+    }
 }
 
-/// Appends batch results in file order, whatever order the workers finish them in.
+/// The words for a byte that is not a sequence letter.
+fn invalid_character(byte: u8, position: u64) -> String {
+    let shown = if byte.is_ascii_graphic() {
+        format!("'{}'", byte as char)
+    } else {
+        format!("byte 0x{byte:02x}")
+    };
+    format!(
+        "invalid character {shown} at sequence position {} (binary or corrupt file?)",
+        position + 1
+    )
+}
+
+/// Counts the records of a line reader's batch (FASTQ).
+fn featurize_batch(
+    batch: &SequenceBatch,
+    counter: &mut KmerCounter,
+    path: &Path,
+) -> CoreResult<BatchResult> {
+    let width = counter.width();
+    let rows = batch.len();
+    let mut result = BatchResult {
+        counts: vec![0u32; rows * width],
+        lengths: Vec::with_capacity(rows),
+        kmer_totals: Vec::with_capacity(rows),
+        ..BatchResult::default()
+    };
+    for (i, row) in result.counts.chunks_exact_mut(width).enumerate() {
+        let sequence = batch.sequence(i);
+        let counted = counter.count_record(sequence, row).map_err(|position| {
+            let message = invalid_character(sequence[position as usize], position);
+            CoreError::format(path, batch.record_numbers[i], message)
+        })?;
+        result.lengths.push(sequence.len() as i64);
+        result.kmer_totals.push(counted as i64);
+    }
+    result.name_lengths = (0..rows).map(|i| batch.name(i).len()).collect();
+    result.names = batch.names.clone();
+    Ok(result)
+}
+
+/// What a worker found in one FASTA block.
+#[derive(Default)]
+struct BlockResult {
+    kept: BatchResult,
+    /// Names of every record whose header was read, kept or not, for the duplicate check.
+    names: Vec<u8>,
+    name_ends: Vec<usize>,
+    records_too_short: u64,
+    bases: u64,
+    /// The first problem in the block: 0-based record index in the block, and the words.
+    error: Option<(u64, String)>,
+}
+
+/// Parses and counts the records of one FASTA block.
+fn featurize_block(block: &FastaBlock, counter: &mut KmerCounter, min_length: u64) -> BlockResult {
+    let width = counter.width();
+    let mut result = BlockResult::default();
+    let content = block.content();
+    let mut records = FastaRecords::new(content).peekable();
+    let mut index = 0u64;
+    while let Some(record) = records.next() {
+        let cut_short = block.read_error.is_some() && records.peek().is_none();
+        if cut_short {
+            // The read failed inside this record: the error is at the record being read.
+            let problem = block.read_error.clone().expect("checked above");
+            result.error = Some((index + u64::from(record.header_complete), problem));
+            return result;
+        }
+        let name = match record_name(record.header) {
+            Ok(name) => name,
+            Err(problem) => {
+                result.error = Some((index, problem.to_string()));
+                return result;
+            }
+        };
+        result.names.extend_from_slice(name);
+        result.name_ends.push(result.names.len());
+        // A record shorter than the cut-off is measured but neither counted nor checked.
+        if (record.lines.len() as u64) < min_length {
+            result.bases += letter_count(record.lines);
+            result.records_too_short += 1;
+            index += 1;
+            continue;
+        }
+        let kept = &mut result.kept;
+        let row_start = kept.counts.len();
+        kept.counts.resize(row_start + width, 0);
+        let row = &mut kept.counts[row_start..];
+        counter.begin(record.lines.len());
+        let mut letters = 0u64;
+        let counted = for_each_line(record.lines, |line| {
+            letters += line.len() as u64;
+            counter.push(line, row)
+        })
+        .and_then(|()| counter.finish(row));
+        let letters = if counted.is_ok() {
+            letters
+        } else {
+            letter_count(record.lines)
+        };
+        result.bases += letters;
+        if letters < min_length {
+            kept.counts.truncate(row_start);
+            result.records_too_short += 1;
+        } else {
+            match counted {
+                Ok(counted) => {
+                    kept.names.extend_from_slice(name);
+                    kept.name_lengths.push(name.len());
+                    kept.lengths.push(letters as i64);
+                    kept.kmer_totals.push(counted as i64);
+                }
+                Err(position) => {
+                    let byte = letter_at(record.lines, position).expect("position in the record");
+                    result.error = Some((index, invalid_character(byte, position)));
+                    return result;
+                }
+            }
+        }
+        index += 1;
+    }
+    if let Some(problem) = &block.read_error {
+        // The read failed right at the end of the block's last whole record.
+        result.error = Some((index, problem.clone()));
+    }
+    result
+}
+
+/// Appends results in file order, whatever order the workers finish them in.
 struct Assembler {
     next: u64,
-    pending: BTreeMap<u64, BatchResult>,
+    pending: BTreeMap<u64, BlockResult>,
     out: Composition,
+    seen_names: HashSet<Box<[u8]>>,
+    /// Set at the first problem in file order; nothing after it is appended.
+    error: Option<CoreError>,
 }
 
 impl Assembler {
-    fn push(&mut self, index: u64, result: BatchResult) {
+    fn new(width: usize, normalize: bool) -> Self {
+        Assembler {
+            next: 0,
+            pending: BTreeMap::new(),
+            out: Composition {
+                columns: width,
+                matrix: if normalize {
+                    CompositionMatrix::Frequencies(Vec::new())
+                } else {
+                    CompositionMatrix::Counts(Vec::new())
+                },
+                names: Vec::new(),
+                name_ends: Vec::new(),
+                lengths: Vec::new(),
+                kmer_totals: Vec::new(),
+                stats: ReadStats::default(),
+            },
+            seen_names: HashSet::new(),
+            error: None,
+        }
+    }
+
+    /// Takes a FASTA block's result; checks names for duplicates across the whole file.
+    fn push_block(&mut self, index: u64, result: BlockResult, path: &Path) {
         self.pending.insert(index, result);
         while let Some(result) = self.pending.remove(&self.next) {
             self.next += 1;
-            let out = &mut self.out;
-            match (&mut out.matrix, result.matrix) {
-                (CompositionMatrix::Frequencies(all), CompositionMatrix::Frequencies(part)) => {
-                    all.extend_from_slice(&part)
-                }
-                (CompositionMatrix::Counts(all), CompositionMatrix::Counts(part)) => {
-                    all.extend_from_slice(&part)
-                }
-                _ => unreachable!("all batches share one matrix kind"),
+            if self.error.is_some() {
+                continue;
             }
-            out.names.extend_from_slice(&result.names);
-            let mut end = out.name_ends.last().copied().unwrap_or(0);
-            for length in result.name_lengths {
-                end += length;
-                out.name_ends.push(end);
+            let first_record = self.out.stats.records + 1;
+            let mut start = 0;
+            for (i, &end) in result.name_ends.iter().enumerate() {
+                let name = &result.names[start..end];
+                start = end;
+                if !self.seen_names.insert(name.into()) {
+                    let problem = format!(
+                        "duplicate sequence name '{}'",
+                        String::from_utf8_lossy(name)
+                    );
+                    self.error = Some(CoreError::format(path, first_record + i as u64, problem));
+                    break;
+                }
             }
-            out.lengths.extend_from_slice(&result.lengths);
-            out.kmer_totals.extend_from_slice(&result.kmer_totals);
+            if self.error.is_some() {
+                continue;
+            }
+            if let Some((record, problem)) = result.error {
+                self.error = Some(CoreError::format(path, first_record + record, problem));
+                continue;
+            }
+            let stats = &mut self.out.stats;
+            let kept = result.kept.lengths.len() as u64;
+            stats.records += kept + result.records_too_short;
+            stats.records_kept += kept;
+            stats.records_too_short += result.records_too_short;
+            stats.bases += result.bases;
+            stats.bases_kept += result.kept.lengths.iter().sum::<i64>() as u64;
+            self.append(result.kept);
         }
+    }
+
+    /// Takes a FASTQ batch's result (the line reader has checked its names).
+    fn push_batch(&mut self, index: u64, kept: BatchResult) {
+        let result = BlockResult {
+            kept,
+            ..BlockResult::default()
+        };
+        self.pending.insert(index, result);
+        while let Some(result) = self.pending.remove(&self.next) {
+            self.next += 1;
+            self.append(result.kept);
+        }
+    }
+
+    fn append(&mut self, kept: BatchResult) {
+        let out = &mut self.out;
+        let part = kept.matrix.expect("sealed by the worker");
+        match (&mut out.matrix, part) {
+            (CompositionMatrix::Frequencies(all), CompositionMatrix::Frequencies(part)) => {
+                all.extend_from_slice(&part)
+            }
+            (CompositionMatrix::Counts(all), CompositionMatrix::Counts(part)) => {
+                all.extend_from_slice(&part)
+            }
+            _ => unreachable!("all batches share one matrix kind"),
+        }
+        out.names.extend_from_slice(&kept.names);
+        let mut end = out.name_ends.last().copied().unwrap_or(0);
+        for length in kept.name_lengths {
+            end += length;
+            out.name_ends.push(end);
+        }
+        out.lengths.extend_from_slice(&kept.lengths);
+        out.kmer_totals.extend_from_slice(&kept.kmer_totals);
     }
 }
 
@@ -286,28 +375,91 @@ pub fn thread_pool(threads: Option<usize>) -> CoreResult<rayon::ThreadPool> {
 pub fn composition(path: &Path, options: &CompositionOptions) -> CoreResult<Composition> {
     check_k(options.k)?;
     let pool = thread_pool(options.threads)?;
-    let mut reader = SequenceReader::open(path, options.min_length)?;
-    let k = options.k;
-    let width = canonical_count(k);
-    let columns = canonical_columns(k);
-    let normalize = options.normalize;
-    let assembler = Mutex::new(Assembler {
-        next: 0,
-        pending: BTreeMap::new(),
-        out: Composition {
-            columns: width,
-            matrix: if normalize {
-                CompositionMatrix::Frequencies(Vec::new())
-            } else {
-                CompositionMatrix::Counts(Vec::new())
-            },
+    let out = match open_sequences(path, options.min_length)? {
+        SequenceInput::Fasta { blocks, compressed } => {
+            let mut out = fasta_composition(blocks, &pool, path, options)?;
+            out.stats.compressed = compressed;
+            out
+        }
+        SequenceInput::Fastq(reader) => fastq_composition(reader, &pool, path, options)?,
+        SequenceInput::Empty { .. } => Composition {
+            columns: 0,
+            matrix: CompositionMatrix::Counts(Vec::new()),
             names: Vec::new(),
             name_ends: Vec::new(),
             lengths: Vec::new(),
             kmer_totals: Vec::new(),
             stats: ReadStats::default(),
         },
+    };
+    if out.stats.records == 0 {
+        return Err(CoreError::input(path, "contains no sequences (empty file)"));
+    }
+    Ok(out)
+}
+
+/// FASTA: the reader thread only reads and cuts blocks; the workers parse and count them.
+fn fasta_composition(
+    mut blocks: FastaBlockReader,
+    pool: &rayon::ThreadPool,
+    path: &Path,
+    options: &CompositionOptions,
+) -> CoreResult<Composition> {
+    let (k, normalize, min_length) = (options.k, options.normalize, options.min_length);
+    let assembler = Mutex::new(Assembler::new(canonical_count(k), normalize));
+    // Index of the first block with a problem: the reader stops, workers skip later blocks.
+    let failed_block = AtomicU64::new(u64::MAX);
+    let in_flight = pool.current_num_threads() * 2;
+    let (sender, receiver) = sync_channel::<FastaBlock>(in_flight);
+    let (spent_sender, spent_receiver) = sync_channel::<FastaBlock>(in_flight + 2);
+    std::thread::scope(|scope| {
+        let failed_block = &failed_block;
+        scope.spawn(move || {
+            while let Some(block) = blocks.next_block(spent_receiver.try_recv().ok()) {
+                if failed_block.load(Ordering::Relaxed) != u64::MAX || sender.send(block).is_err() {
+                    break;
+                }
+            }
+        });
+        pool.install(|| {
+            receiver.into_iter().par_bridge().for_each_init(
+                || KmerCounter::new(k),
+                |counter, block| {
+                    let index = block.index;
+                    if index > failed_block.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let mut result = featurize_block(&block, counter, min_length);
+                    result.kept.seal(counter.width(), normalize);
+                    if result.error.is_some() {
+                        failed_block.fetch_min(index, Ordering::Relaxed);
+                    }
+                    // Hand the buffer back to the reader; if its queue is full, just free it.
+                    let _ = spent_sender.try_send(block);
+                    assembler
+                        .lock()
+                        .expect("no worker panics while holding the lock")
+                        .push_block(index, result, path);
+                },
+            )
+        });
     });
+    let assembler = assembler.into_inner().expect("lock not poisoned");
+    match assembler.error {
+        Some(error) => Err(error),
+        None => Ok(assembler.out),
+    }
+}
+
+/// FASTQ: the line reader gathers batches of kept records (and checks names); workers count.
+fn fastq_composition(
+    mut reader: SequenceReader,
+    pool: &rayon::ThreadPool,
+    path: &Path,
+    options: &CompositionOptions,
+) -> CoreResult<Composition> {
+    let (k, normalize) = (options.k, options.normalize);
+    let assembler = Mutex::new(Assembler::new(canonical_count(k), normalize));
     let in_flight = pool.current_num_threads() * 2;
     let (sender, receiver) = sync_channel::<SequenceBatch>(in_flight);
     let (spent_sender, spent_receiver) = sync_channel::<SequenceBatch>(in_flight + 2);
@@ -321,17 +473,21 @@ pub fn composition(path: &Path, options: &CompositionOptions) -> CoreResult<Comp
             Ok(reader.stats)
         });
         let work_result = pool.install(|| {
-            receiver.into_iter().par_bridge().try_for_each(|batch| {
-                let result = featurize_batch(&batch, k, &columns, width, normalize, path)?;
-                let index = batch.index;
-                // Hand the buffers back to the reader; if its queue is full, just free them.
-                let _ = spent_sender.try_send(batch);
-                assembler
-                    .lock()
-                    .expect("no worker panics while holding the lock")
-                    .push(index, result);
-                Ok::<(), CoreError>(())
-            })
+            receiver.into_iter().par_bridge().try_for_each_init(
+                || KmerCounter::new(k),
+                |counter, batch| {
+                    let mut result = featurize_batch(&batch, counter, path)?;
+                    result.seal(counter.width(), normalize);
+                    let index = batch.index;
+                    // Hand the buffers back to the reader; if its queue is full, just free them.
+                    let _ = spent_sender.try_send(batch);
+                    assembler
+                        .lock()
+                        .expect("no worker panics while holding the lock")
+                        .push_batch(index, result);
+                    Ok::<(), CoreError>(())
+                },
+            )
         });
         let read_result = producer.join().expect("reader thread does not panic");
         (read_result, work_result)
@@ -349,9 +505,6 @@ pub fn composition(path: &Path, options: &CompositionOptions) -> CoreResult<Comp
         (Ok(stats), Ok(())) => {
             let mut out = assembler.into_inner().expect("lock not poisoned").out;
             out.stats = stats;
-            if stats.records == 0 {
-                return Err(CoreError::input(path, "contains no sequences (empty file)"));
-            }
             Ok(out)
         }
     }
@@ -360,54 +513,94 @@ pub fn composition(path: &Path, options: &CompositionOptions) -> CoreResult<Comp
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kmer::{canonical_columns, canonical_count, reverse_complement};
+    use crate::kmer_count::tests::naive;
     use std::io::Write;
 
-    /// Window-by-window counter without rolling state or halves.
-    fn naive(sequence: &[u8], k: usize) -> Vec<u32> {
-        let columns = canonical_columns(k);
-        let mut row = vec![0u32; canonical_count(k)];
-        for window in sequence.windows(k) {
-            let mut code = 0u32;
-            let mut valid = true;
-            for &byte in window {
-                let base = BASE_CODE[byte as usize];
-                valid &= base < AMBIGUOUS;
-                code = (code << 2) | (base as u32 & 3);
+    /// A FASTA file from records (name, sequence): `width` letters a line, optional CRLF and
+    /// blank lines; returned with the file's bytes.
+    fn fasta_text(records: &[(String, Vec<u8>)], width: usize, crlf: bool, blank: bool) -> Vec<u8> {
+        let eol: &[u8] = if crlf { b"\r\n" } else { b"\n" };
+        let mut text = Vec::new();
+        for (name, sequence) in records {
+            text.extend_from_slice(format!(">{name} some description").as_bytes());
+            text.extend_from_slice(eol);
+            for line in sequence.chunks(width) {
+                text.extend_from_slice(line);
+                text.extend_from_slice(eol);
             }
-            if valid {
-                let canonical = code.min(reverse_complement(code, k));
-                row[columns[canonical as usize] as usize] += 1;
+            if blank {
+                text.extend_from_slice(eol);
             }
         }
-        row
+        text
     }
 
-    proptest::proptest! {
-        #[test]
-        fn halves_count_every_kmer_once(
-            sequence in proptest::collection::vec(proptest::sample::select(b"ACGTacgtNRn".to_vec()), 0..200),
-            k in 1usize..=MAX_K,
-        ) {
-            let columns = canonical_columns(k);
-            let mut row = vec![0u32; canonical_count(k)];
-            let counted = count_canonical(&sequence, k, &columns, &mut row).unwrap();
-            let expected = naive(&sequence, k);
-            proptest::prop_assert_eq!(&row, &expected);
-            proptest::prop_assert_eq!(counted, expected.iter().map(|&c| c as u64).sum::<u64>());
-        }
+    fn records() -> impl proptest::strategy::Strategy<Value = Vec<(String, Vec<u8>)>> {
+        let sequence = proptest::collection::vec(
+            proptest::sample::select(b"ACGTACGTACGTACGTacgtNRy".to_vec()),
+            0..3000,
+        );
+        proptest::collection::vec(sequence, 1..12).prop_map(|sequences| {
+            sequences
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| (format!("r{i}"), s))
+                .collect()
+        })
+    }
 
+    use proptest::strategy::Strategy;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// The block parser (line ends skipped in place) against the line reader, which copies
+        /// each line's letters, and the naive counter.
         #[test]
-        fn first_invalid_byte_is_reported(length in 1usize..100, bad in 0usize..100, k in 1usize..=MAX_K) {
-            let mut sequence = vec![b'A'; length];
-            let bad = bad % length;
-            sequence[bad] = b'\t';
-            if bad + 1 < length {
-                sequence[length - 1] = 0;
+        fn blocks_count_like_the_line_reader(
+            records in records(),
+            width in 1usize..100,
+            crlf in proptest::bool::ANY,
+            blank in proptest::bool::ANY,
+            min_length in 0u64..1500,
+            k in 1usize..=MAX_K,
+            threads in 1usize..3,
+        ) {
+            let path = write_temp(
+                &format!("blocks-{k}-{width}-{min_length}.fa"),
+                &fasta_text(&records, width, crlf, blank),
+            );
+            let options = CompositionOptions { k, min_length, threads: Some(threads), normalize: false };
+            let result = composition(&path, &options).unwrap();
+            let mut reader = SequenceReader::open(&path, min_length).unwrap();
+            let mut expected_counts = Vec::new();
+            let mut expected_names = Vec::new();
+            let mut expected_lengths = Vec::new();
+            while let Some(batch) = reader.next_batch().unwrap() {
+                for i in 0..batch.len() {
+                    expected_counts.extend(naive(batch.sequence(i), k));
+                    expected_names.push(batch.name(i).to_vec());
+                    expected_lengths.push(batch.sequence(i).len() as i64);
+                }
             }
-            let columns = canonical_columns(k);
-            let mut row = vec![0u32; canonical_count(k)];
-            proptest::prop_assert_eq!(count_canonical(&sequence, k, &columns, &mut row), Err(bad));
+            let names: Vec<Vec<u8>> = (0..result.rows()).map(|i| result.name(i).to_vec()).collect();
+            proptest::prop_assert_eq!(names, expected_names);
+            proptest::prop_assert_eq!(&result.lengths, &expected_lengths);
+            let counts = match &result.matrix {
+                CompositionMatrix::Counts(counts) => counts,
+                CompositionMatrix::Frequencies(_) => unreachable!("asked for counts"),
+            };
+            proptest::prop_assert_eq!(counts, &expected_counts);
+            let totals: Vec<i64> = counts
+                .chunks_exact(canonical_count(k))
+                .map(|row| row.iter().map(|&c| c as i64).sum())
+                .collect();
+            proptest::prop_assert_eq!(&result.kmer_totals, &totals);
+            let (stats, line_stats) = (result.stats, reader.stats);
+            proptest::prop_assert_eq!(
+                (stats.records, stats.records_kept, stats.records_too_short, stats.bases, stats.bases_kept),
+                (line_stats.records, line_stats.records_kept, line_stats.records_too_short, line_stats.bases, line_stats.bases_kept)
+            );
         }
     }
 
@@ -467,5 +660,92 @@ mod tests {
             composition(&path, &options),
             Err(CoreError::Parameter(_))
         ));
+    }
+
+    /// The first problem in file order wins, whichever worker or check finds it.
+    #[test]
+    fn first_problem_in_file_order_is_reported() {
+        let cases: [(&[u8], u64, &str); 7] = [
+            (
+                b">a\nAC\n>b\nA\nC>G\n>a\nTT\n",
+                2,
+                "invalid character '>' at sequence position 3",
+            ),
+            (b">a\nAC\n>a\nA-\x02\n", 2, "duplicate sequence name 'a'"),
+            (
+                b">a\nAC\n>\nA\x02\n>a\n",
+                2,
+                "empty sequence name in header",
+            ),
+            (b">a\nAC\n>b\x01\nAC\n>a\n", 2, "non-printable or non-ASCII"),
+            (
+                b">a\nAC\n>b c\nACGT\r\rA\n",
+                2,
+                "invalid character byte 0x0d at sequence position 5",
+            ),
+            (
+                b"\n \t\n>a\nAC\n>b\nNN \n",
+                2,
+                "invalid character byte 0x20 at sequence position 3",
+            ),
+            (
+                b"\n\n  x\n>a\nAC\n",
+                1,
+                "not FASTA or FASTQ: expected '>' or '@' at the start of a record, found byte 0x20",
+            ),
+        ];
+        for (i, (content, record, problem)) in cases.into_iter().enumerate() {
+            let path = write_temp(&format!("first-{i}.fa"), content);
+            let error = composition(&path, &CompositionOptions::default()).unwrap_err();
+            let message = error.to_string();
+            let expected = format!("{}: record {record}: ", path.display());
+            assert!(message.starts_with(&expected), "{message}");
+            assert!(message.contains(problem), "{message}");
+        }
+    }
+
+    /// Records below the cut-off are measured but not checked, as the line reader does.
+    #[test]
+    fn short_records_are_not_checked() {
+        let path = write_temp("short.fa", b">a\nA\x01\n>b\nACGTA\nC\n>c\nA C\n");
+        let options = CompositionOptions {
+            min_length: 4,
+            normalize: false,
+            ..CompositionOptions::default()
+        };
+        let result = composition(&path, &options).unwrap();
+        assert_eq!(result.rows(), 1);
+        assert_eq!(result.name(0), b"b");
+        assert_eq!(result.lengths, vec![6]);
+        let stats = result.stats;
+        assert_eq!(
+            (stats.records, stats.records_too_short, stats.bases),
+            (3, 2, 11)
+        );
+    }
+
+    /// A gzip stream cut short names the record after the last one whose header was read.
+    #[test]
+    fn truncated_gzip_names_the_record_being_read() {
+        use flate2::write::GzEncoder;
+        let mut text = Vec::new();
+        for i in 0..3000 {
+            text.extend_from_slice(format!(">r{i}\n{}\n", "ACGTTGCA".repeat(40)).as_bytes());
+        }
+        let mut encoder = GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        encoder.write_all(&text).unwrap();
+        let compressed = encoder.finish().unwrap();
+        let path = write_temp("cut.fa.gz", &compressed[..compressed.len() / 2]);
+        let error = composition(&path, &CompositionOptions::default()).unwrap_err();
+        let mut reader = SequenceReader::open(&path, 0).unwrap();
+        let line_error = loop {
+            match reader.next_batch() {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("the line reader must fail too"),
+                Err(error) => break error,
+            }
+        };
+        assert_eq!(error.to_string(), line_error.to_string());
+        assert!(error.to_string().contains("truncated gzip"));
     }
 }

@@ -11,6 +11,7 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::thread::JoinHandle;
 
 use crate::errors::{CoreError, CoreResult};
+use crate::fasta_blocks::FastaBlockReader;
 
 const READ_CHUNK_BYTES: usize = 1 << 20;
 /// A batch is handed to the workers once it holds this many sequence bytes.
@@ -199,6 +200,99 @@ pub fn open_decompressed(path: &Path) -> CoreResult<(Box<dyn Read + Send>, bool)
     }
 }
 
+/// The problem to report when reading (or inflating) a sequence file fails.
+pub fn read_problem(err: &io::Error) -> String {
+    match err.kind() {
+        io::ErrorKind::UnexpectedEof => {
+            "compressed data ends early (truncated gzip file)".to_string()
+        }
+        io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => {
+            format!("corrupt gzip data ({err})")
+        }
+        _ => format!("read failed ({err})"),
+    }
+}
+
+/// The record name in a header line (without '>' or '@'): up to the first space or tab.
+pub fn record_name(header: &[u8]) -> Result<&[u8], &'static str> {
+    let name_end = header
+        .iter()
+        .position(|&b| b == b' ' || b == b'\t')
+        .unwrap_or(header.len());
+    let name = &header[..name_end];
+    if name.is_empty() {
+        return Err("empty sequence name in header");
+    }
+    if name.iter().any(|&b| !(0x21..0x7f).contains(&b)) {
+        return Err("sequence name contains non-printable or non-ASCII bytes");
+    }
+    Ok(name)
+}
+
+/// A sequence file opened for composition: FASTA is cut into blocks of whole records that
+/// workers parse themselves; FASTQ goes through the line reader.
+pub enum SequenceInput {
+    Fasta {
+        blocks: FastaBlockReader,
+        compressed: bool,
+    },
+    Fastq(SequenceReader),
+    /// No record at all (an empty file, or only blank lines).
+    Empty {
+        compressed: bool,
+    },
+}
+
+/// Opens `path` and tells FASTA from FASTQ by the first line that is not blank.
+pub fn open_sequences(path: &Path, min_length: u64) -> CoreResult<SequenceInput> {
+    let (mut source, compressed) = open_decompressed(path)?;
+    let mut start = Vec::new();
+    // Bytes of `start` known to hold only blank lines.
+    let mut blank = 0;
+    let mut chunk = vec![0u8; 1 << 16];
+    let first_line = loop {
+        if let Some(i) = start[blank..]
+            .iter()
+            .position(|b: &u8| !b.is_ascii_whitespace())
+        {
+            let text = blank + i;
+            break memchr::memrchr(b'\n', &start[..text]).map_or(0, |newline| newline + 1);
+        }
+        blank = start.len();
+        match source.read(&mut chunk) {
+            Ok(0) => return Ok(SequenceInput::Empty { compressed }),
+            Ok(n) => start.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(CoreError::format(path, 1, read_problem(&e))),
+        }
+    };
+    match start[first_line] {
+        b'>' => {
+            start.drain(..first_line);
+            Ok(SequenceInput::Fasta {
+                blocks: FastaBlockReader::new(start, source),
+                compressed,
+            })
+        }
+        b'@' => {
+            let source = Box::new(io::Cursor::new(start).chain(source));
+            Ok(SequenceInput::Fastq(SequenceReader::from_source(
+                path, source, compressed, min_length,
+            )))
+        }
+        other => Err(CoreError::format(path, 1, not_fasta_or_fastq(other))),
+    }
+}
+
+fn not_fasta_or_fastq(first: u8) -> String {
+    let shown = if first.is_ascii_graphic() {
+        format!("'{}'", first as char)
+    } else {
+        format!("byte 0x{first:02x}")
+    };
+    format!("not FASTA or FASTQ: expected '>' or '@' at the start of a record, found {shown}")
+}
+
 /// Streaming FASTA/FASTQ parser producing batches of kept records.
 pub struct SequenceReader {
     path: PathBuf,
@@ -220,7 +314,16 @@ pub struct SequenceReader {
 impl SequenceReader {
     pub fn open(path: &Path, min_length: u64) -> CoreResult<Self> {
         let (source, compressed) = open_decompressed(path)?;
-        Ok(SequenceReader {
+        Ok(Self::from_source(path, source, compressed, min_length))
+    }
+
+    fn from_source(
+        path: &Path,
+        source: Box<dyn Read + Send>,
+        compressed: bool,
+        min_length: u64,
+    ) -> Self {
+        SequenceReader {
             path: path.to_path_buf(),
             source,
             buffer: vec![0u8; READ_CHUNK_BYTES],
@@ -237,7 +340,7 @@ impl SequenceReader {
                 compressed,
                 ..ReadStats::default()
             },
-        })
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -253,17 +356,8 @@ impl SequenceReader {
     }
 
     fn read_error(&self, err: io::Error) -> CoreError {
-        let problem = match err.kind() {
-            io::ErrorKind::UnexpectedEof => {
-                "compressed data ends early (truncated gzip file)".to_string()
-            }
-            io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => {
-                format!("corrupt gzip data ({err})")
-            }
-            _ => format!("read failed ({err})"),
-        };
         // The record being read when the stream broke is the next one after those complete.
-        CoreError::format(&self.path, self.stats.records + 1, problem)
+        CoreError::format(&self.path, self.stats.records + 1, read_problem(&err))
     }
 
     /// Returns the next line (without the line end) as a range in `self.buffer`, or None at EOF.
@@ -321,19 +415,7 @@ impl SequenceReader {
 
     fn start_record(&mut self, header: &[u8], batch: &mut SequenceBatch) -> CoreResult<bool> {
         self.stats.records += 1;
-        let name_end = header
-            .iter()
-            .position(|&b| b == b' ' || b == b'\t')
-            .unwrap_or(header.len());
-        let name = &header[..name_end];
-        if name.is_empty() {
-            return Err(self.record_error("empty sequence name in header"));
-        }
-        if name.iter().any(|&b| !(0x21..0x7f).contains(&b)) {
-            return Err(
-                self.record_error("sequence name contains non-printable or non-ASCII bytes")
-            );
-        }
+        let name = record_name(header).map_err(|problem| self.record_error(problem))?;
         if !self.seen_names.insert(name.into()) {
             return Err(self.record_error(format!(
                 "duplicate sequence name '{}'",
@@ -372,18 +454,7 @@ impl SequenceReader {
                 b'>' => Some(SequenceFormat::Fasta),
                 b'@' => Some(SequenceFormat::Fastq),
                 other => {
-                    let shown = if other.is_ascii_graphic() {
-                        format!("'{}'", other as char)
-                    } else {
-                        format!("byte 0x{other:02x}")
-                    };
-                    return Err(CoreError::format(
-                        &self.path,
-                        1,
-                        format!(
-                            "not FASTA or FASTQ: expected '>' or '@' at the start of a record, found {shown}"
-                        ),
-                    ));
+                    return Err(CoreError::format(&self.path, 1, not_fasta_or_fastq(other)));
                 }
             };
             return Ok(Some((s, e)));

@@ -1,0 +1,432 @@
+//! Counting the canonical k-mers of one record, fast.
+//!
+//! Records arrive as pieces of letters (one FASTA line at a time, or a whole FASTQ read). The
+//! pieces are gathered into a small staging buffer that stays in the L1/L2 cache, and the buffer
+//! is counted window by window: a window of k letters is a k-mer when all its letters are
+//! A/C/G/T (either case), so carrying the last k-1 letters over to the next fill keeps k-mers
+//! that straddle two fills. Any byte that is not a sequence letter stops the record with its
+//! position.
+//!
+//! The loop counts non-canonical k-mers, coded from the letters' ASCII bits (`kmer::ascii_code`),
+//! into `LANES` tables of 4^k entries, and folds the tables into the canonical columns once per
+//! record: a k-mer and its reverse complement simply land in the same column. Stretches of
+//! `CHUNK` windows whose letters are all ACGT take a branch-free path whose codes the compiler
+//! computes with vector instructions; stretches with an N or an invalid byte take a byte-by-byte
+//! path. Consecutive windows go to different tables, so a run of one k-mer (AAAA...) does not
+//! chain every increment on the one before. Records too short to repay the fold of 4^k entries
+//! per table are counted straight into their canonical row instead.
+
+use crate::kmer::{ascii_code, ascii_order_columns, canonical_count, AMBIGUOUS, BASE_CODE, MAX_K};
+
+/// Windows examined per step of the branch-free path.
+const CHUNK: usize = 64;
+/// Letters gathered before they are counted in one go.
+pub const STAGING_LETTERS: usize = 16 << 10;
+
+/// Tables side by side: enough to break the chain of increments for small k, where one k-mer
+/// repeats often; fewer for large k, whose tables cost more to fold and rarely repeat an entry.
+const fn lanes_for(k: usize) -> usize {
+    match k {
+        0..=4 => 4,
+        5 => 2,
+        _ => 1,
+    }
+}
+
+#[inline(always)]
+fn is_acgt(byte: u8) -> bool {
+    let upper = byte & 0xDF;
+    (upper == b'A') | (upper == b'C') | (upper == b'G') | (upper == b'T')
+}
+
+/// Where the counting loop puts a window's k-mer code.
+trait Tally {
+    fn add(&mut self, lane: usize, code: usize);
+}
+
+/// Non-canonical counts, `lanes` tables of `size` entries.
+struct Tables<'a, const SIZE: usize> {
+    counts: &'a mut [u32],
+}
+
+impl<const SIZE: usize> Tally for Tables<'_, SIZE> {
+    #[inline(always)]
+    fn add(&mut self, lane: usize, code: usize) {
+        self.counts[lane * SIZE + (code & (SIZE - 1))] += 1;
+    }
+}
+
+/// Canonical counts, straight into the record's row.
+struct Direct<'a, const SIZE: usize> {
+    columns: &'a [u16],
+    row: &'a mut [u32],
+}
+
+impl<const SIZE: usize> Tally for Direct<'_, SIZE> {
+    #[inline(always)]
+    fn add(&mut self, _lane: usize, code: usize) {
+        self.row[self.columns[code & (SIZE - 1)] as usize] += 1;
+    }
+}
+
+/// Counts the windows that lie wholly inside `bytes`, one byte at a time; checks every byte.
+/// Returns the number of k-mers, or the index (plus `offset`) of the first invalid byte.
+#[inline(always)]
+fn count_bytewise<const K: usize, const SIZE: usize>(
+    bytes: &[u8],
+    offset: usize,
+    tally: &mut impl Tally,
+) -> Result<u64, usize> {
+    let mut code = 0usize;
+    let mut run = 0usize;
+    let mut counted = 0u64;
+    for (i, &byte) in bytes.iter().enumerate() {
+        let class = BASE_CODE[byte as usize];
+        if class < AMBIGUOUS {
+            code = ((code << 2) | ascii_code(byte) as usize) & (SIZE - 1);
+            run += 1;
+            if run >= K {
+                tally.add(0, code);
+                counted += 1;
+            }
+        } else if class == AMBIGUOUS {
+            run = 0;
+        } else {
+            return Err(offset + i);
+        }
+    }
+    Ok(counted)
+}
+
+/// K-mer codes of the `CHUNK` windows starting in `window` (which holds CHUNK + K - 1 letters,
+/// all ACGT), as `u8` for k <= 4 and `u16` above. Each letter's digit is read straight from the
+/// buffer, once per k-mer it is in: loads are cheap, and a staged digit array would be read back
+/// at offsets the store forwarding cannot serve.
+macro_rules! window_codes {
+    ($window:expr, $k:expr, $int:ty) => {{
+        let window: &[u8] = $window;
+        let mut codes = [0 as $int; CHUNK];
+        for t in 0..$k {
+            let shift = 2 * ($k - 1 - t);
+            for (code, &byte) in codes.iter_mut().zip(&window[t..t + CHUNK]) {
+                *code |= (ascii_code(byte) as $int) << shift;
+            }
+        }
+        codes
+    }};
+}
+
+/// Counts every window wholly inside `buffer` and checks every byte of it. Returns the number of
+/// k-mers, or the index of the first byte that is not a sequence letter.
+fn count_windows<const K: usize, const SIZE: usize>(
+    buffer: &[u8],
+    tally: &mut impl Tally,
+) -> Result<u64, usize> {
+    let lanes = lanes_for(K);
+    let windows = buffer.len().saturating_sub(K - 1);
+    let mut counted = 0u64;
+    let mut start = 0;
+    while start + CHUNK <= windows {
+        let window = &buffer[start..start + CHUNK + K - 1];
+        let clean = window
+            .iter()
+            .fold(true, |clean, &byte| clean & is_acgt(byte));
+        if clean {
+            if K <= 4 {
+                let codes = window_codes!(window, K, u8);
+                // Eight codes per register, taken apart by shifts: the compiler otherwise
+                // spills each code to the stack and reads it back.
+                for eight in codes.chunks_exact(8) {
+                    let eight = u64::from_le_bytes(eight.try_into().expect("8 codes"));
+                    for i in 0..8 {
+                        tally.add(i % lanes, ((eight >> (8 * i)) & 0xFF) as usize);
+                    }
+                }
+            } else {
+                let codes = window_codes!(window, K, u16);
+                for group in codes.chunks_exact(lanes) {
+                    for (lane, &code) in group.iter().enumerate() {
+                        tally.add(lane, code as usize);
+                    }
+                }
+            }
+            counted += CHUNK as u64;
+        } else {
+            counted += count_bytewise::<K, SIZE>(window, start, tally)?;
+        }
+        start += CHUNK;
+    }
+    Ok(counted + count_bytewise::<K, SIZE>(&buffer[start..], start, tally)?)
+}
+
+/// Counts the canonical k-mers of one record at a time; reused across records.
+pub struct KmerCounter {
+    k: usize,
+    /// `ascii_code` k-mer code -> canonical column.
+    columns: Vec<u16>,
+    /// `lanes_for(k)` tables of 4^k non-canonical counts; all zero between records.
+    tables: Vec<u32>,
+    staging: Vec<u8>,
+    /// Letters of the record that come before `staging[0]`.
+    staged_before: u64,
+    /// This record is counted straight into its row rather than into `tables`.
+    direct: bool,
+    counted: u64,
+}
+
+impl KmerCounter {
+    pub fn new(k: usize) -> Self {
+        assert!((1..=MAX_K).contains(&k), "k checked by the caller");
+        KmerCounter {
+            k,
+            columns: ascii_order_columns(k),
+            tables: vec![0; lanes_for(k) << (2 * k)],
+            staging: Vec::with_capacity(STAGING_LETTERS),
+            staged_before: 0,
+            direct: true,
+            counted: 0,
+        }
+    }
+
+    /// Number of canonical columns, the length of a row.
+    pub fn width(&self) -> usize {
+        canonical_count(self.k)
+    }
+
+    /// Starts a record of at most `letters_bound` letters.
+    pub fn begin(&mut self, letters_bound: usize) {
+        self.staging.clear();
+        self.staged_before = 0;
+        self.counted = 0;
+        // Below this length the per-record fold of the tables costs more than direct counting
+        // (an extra lookup per k-mer) saves.
+        self.direct = letters_bound < 2 * self.tables.len();
+    }
+
+    /// Adds the next letters of the record. `row` (zeroed at `begin`) receives canonical counts.
+    /// On an invalid byte, returns its 0-based position in the record and abandons the record.
+    pub fn push(&mut self, mut letters: &[u8], row: &mut [u32]) -> Result<(), u64> {
+        while !letters.is_empty() {
+            let take = (STAGING_LETTERS - self.staging.len()).min(letters.len());
+            self.staging.extend_from_slice(&letters[..take]);
+            letters = &letters[take..];
+            if self.staging.len() == STAGING_LETTERS {
+                self.count_staged(row)?;
+                let keep = self.k - 1;
+                let spent = self.staging.len() - keep;
+                self.staging.copy_within(spent.., 0);
+                self.staging.truncate(keep);
+                self.staged_before += spent as u64;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the record: its k-mer counts are in `row`; returns how many k-mers it had.
+    pub fn finish(&mut self, row: &mut [u32]) -> Result<u64, u64> {
+        self.count_staged(row)?;
+        if !self.direct {
+            self.fold_tables(row);
+        }
+        Ok(self.counted)
+    }
+
+    /// Counts a record held in one piece, without staging it; `row` must be zeroed.
+    pub fn count_record(&mut self, sequence: &[u8], row: &mut [u32]) -> Result<u64, u64> {
+        self.begin(sequence.len());
+        let counted = self
+            .count(sequence, row)
+            .map_err(|index| self.abandon(index))?;
+        if !self.direct {
+            self.fold_tables(row);
+        }
+        Ok(counted)
+    }
+
+    fn count_staged(&mut self, row: &mut [u32]) -> Result<(), u64> {
+        let staging = std::mem::take(&mut self.staging);
+        let result = self.count(&staging, row);
+        self.staging = staging;
+        match result {
+            Ok(counted) => {
+                self.counted += counted;
+                Ok(())
+            }
+            Err(index) => Err(self.abandon(index)),
+        }
+    }
+
+    /// Clears what the record left in the tables; returns its error position in the record.
+    fn abandon(&mut self, index: usize) -> u64 {
+        self.tables.fill(0);
+        self.staged_before + index as u64
+    }
+
+    fn count(&mut self, buffer: &[u8], row: &mut [u32]) -> Result<u64, usize> {
+        match self.k {
+            1 => self.count_k::<1, 4>(buffer, row),
+            2 => self.count_k::<2, 16>(buffer, row),
+            3 => self.count_k::<3, 64>(buffer, row),
+            4 => self.count_k::<4, 256>(buffer, row),
+            5 => self.count_k::<5, 1024>(buffer, row),
+            6 => self.count_k::<6, 4096>(buffer, row),
+            _ => unreachable!("k checked at construction"),
+        }
+    }
+
+    fn count_k<const K: usize, const SIZE: usize>(
+        &mut self,
+        buffer: &[u8],
+        row: &mut [u32],
+    ) -> Result<u64, usize> {
+        if self.direct {
+            let mut tally = Direct::<SIZE> {
+                columns: &self.columns[..SIZE],
+                row,
+            };
+            count_windows::<K, SIZE>(buffer, &mut tally)
+        } else {
+            let mut tally = Tables::<SIZE> {
+                counts: &mut self.tables[..lanes_for(K) * SIZE],
+            };
+            count_windows::<K, SIZE>(buffer, &mut tally)
+        }
+    }
+
+    fn fold_tables(&mut self, row: &mut [u32]) {
+        let size = self.columns.len();
+        let (first, rest) = self.tables.split_at_mut(size);
+        for other in rest.chunks_exact_mut(size) {
+            for (total, count) in first.iter_mut().zip(other.iter_mut()) {
+                *total += *count;
+                *count = 0;
+            }
+        }
+        for (&column, count) in self.columns.iter().zip(first.iter_mut()) {
+            row[column as usize] += *count;
+            *count = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::kmer::{canonical_columns, reverse_complement};
+
+    /// Window-by-window canonical counter without rolling state, tables or staging.
+    pub(crate) fn naive(sequence: &[u8], k: usize) -> Vec<u32> {
+        let columns = canonical_columns(k);
+        let mut row = vec![0u32; canonical_count(k)];
+        for window in sequence.windows(k) {
+            let mut code = 0u32;
+            let mut valid = true;
+            for &byte in window {
+                let base = BASE_CODE[byte as usize];
+                valid &= base < AMBIGUOUS;
+                code = (code << 2) | (base as u32 & 3);
+            }
+            if valid {
+                let canonical = code.min(reverse_complement(code, k));
+                row[columns[canonical as usize] as usize] += 1;
+            }
+        }
+        row
+    }
+
+    /// Mostly ACGT with some N runs and lower case, long enough to cross chunks and stagings.
+    fn letters() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        prop_oneof![
+            proptest::collection::vec(proptest::sample::select(b"ACGTacgtNRn".to_vec()), 0..400),
+            proptest::collection::vec(proptest::sample::select(b"ACGT".to_vec()), 0..3000),
+            (
+                proptest::collection::vec(
+                    proptest::sample::select(b"ACGTacgt".to_vec()),
+                    0..40_000
+                ),
+                proptest::collection::vec((0usize..40_000, 1usize..8), 0..4),
+            )
+                .prop_map(|(mut sequence, gaps)| {
+                    for (start, length) in gaps {
+                        for i in start..(start + length).min(sequence.len()) {
+                            sequence[i] = b'N';
+                        }
+                    }
+                    sequence
+                }),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn whole_records_count_every_kmer_once(sequence in letters(), k in 1usize..=MAX_K) {
+            let mut counter = KmerCounter::new(k);
+            let mut row = vec![0u32; counter.width()];
+            let counted = counter.count_record(&sequence, &mut row).unwrap();
+            let expected = naive(&sequence, k);
+            proptest::prop_assert_eq!(&row, &expected);
+            proptest::prop_assert_eq!(counted, expected.iter().map(|&c| c as u64).sum::<u64>());
+        }
+
+        #[test]
+        fn pieces_count_like_the_whole(
+            sequence in letters(),
+            cuts in proptest::collection::vec(0usize..40_000, 0..30),
+            k in 1usize..=MAX_K,
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(sequence.len())).collect();
+            cuts.push(0);
+            cuts.push(sequence.len());
+            cuts.sort_unstable();
+            let mut counter = KmerCounter::new(k);
+            // A long record after a short one: the tables must come back clean.
+            for bound in [0, sequence.len(), usize::MAX] {
+                let mut row = vec![0u32; counter.width()];
+                counter.begin(bound);
+                for piece in cuts.windows(2) {
+                    counter.push(&sequence[piece[0]..piece[1]], &mut row).unwrap();
+                }
+                let counted = counter.finish(&mut row).unwrap();
+                let expected = naive(&sequence, k);
+                proptest::prop_assert_eq!(&row, &expected);
+                proptest::prop_assert_eq!(counted, expected.iter().map(|&c| c as u64).sum::<u64>());
+            }
+        }
+
+        #[test]
+        fn first_invalid_byte_is_reported(
+            sequence in letters(),
+            bad in 0usize..40_000,
+            later in proptest::option::of(0usize..40_000),
+            byte in proptest::sample::select(b"\t\n\r >0\x00\xff".to_vec()),
+            k in 1usize..=MAX_K,
+        ) {
+            proptest::prop_assume!(!sequence.is_empty());
+            let mut sequence = sequence;
+            let bad = bad % sequence.len();
+            sequence[bad] = byte;
+            if let Some(later) = later {
+                let later = bad + later % (sequence.len() - bad);
+                sequence[later] = 0;
+            }
+            let mut counter = KmerCounter::new(k);
+            let mut row = vec![0u32; counter.width()];
+            proptest::prop_assert_eq!(counter.count_record(&sequence, &mut row), Err(bad as u64));
+            let mut row = vec![0u32; counter.width()];
+            counter.begin(usize::MAX);
+            let pushed = sequence
+                .chunks(81)
+                .try_for_each(|piece| counter.push(piece, &mut row))
+                .and_then(|()| counter.finish(&mut row).map(|_| ()));
+            proptest::prop_assert_eq!(pushed, Err(bad as u64));
+            // The counter is usable again after an error.
+            let clean = b"ACGTTGCAACGTAAAACCCC".repeat(200);
+            let mut row = vec![0u32; counter.width()];
+            counter.count_record(&clean, &mut row).unwrap();
+            proptest::prop_assert_eq!(row, naive(&clean, k));
+        }
+    }
+}
