@@ -1,0 +1,584 @@
+"""A benchmark community the project did not generate: real genomes, real reads tools, a real
+assembler and a real read mapper (issue #6, second bar).
+
+The genomes are complete or draft bacterial and archaeal genomes that Debian ships inside the
+example and test-data packages of other bioinformatics tools (so they come from a registry this
+machine reaches; nothing is downloaded from elsewhere). From them:
+
+1. per-sample abundances are drawn (seeded, log-normal, different in every sample);
+2. `art_illumina` (ART, Debian `art-nextgen-simulation-tools`) simulates 2 x 150 bp HiSeq 2500
+   reads with its empirical error profile for every genome and sample;
+3. MEGAHIT (Debian `megahit`) co-assembles all samples;
+4. the ground truth comes from aligning the contigs back to the genomes with minimap2
+   (`-x asm10`): each contig goes to the genome that holds most of its aligned bases, when that
+   covers at least half of the contig (the way CAMI's gold standards are made);
+5. every sample's reads are mapped to the contigs with minimap2 (`-ax sr`) and sorted and
+   indexed with samtools, as a user would before binning.
+
+None of vaebin-rs's own code (its simulator included) makes any of the data. The result has the
+layout of `vaebin-rs simulate`'s output (contigs.fna.gz, sample<N>.bam, truth.binning,
+genomes.tsv, samplesheet.csv written last), so benchmarks/binning.py bins it with
+`--community debian`:
+
+    python benchmarks/debian_community.py            # builds benchmarks/data/community-debian
+    python benchmarks/binning.py --community debian   # builds it too when missing
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import lzma
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vaebin.simulate import write_cami_binning
+
+BENCHMARKS_DIR = Path(__file__).resolve().parent
+DEFAULT_OUTDIR = BENCHMARKS_DIR / "data" / "community-debian"
+PACKAGE_CACHE = BENCHMARKS_DIR / "data" / "debian-packages"
+TOOLS = ("apt-get", "dpkg", "art_illumina", "megahit", "minimap2", "samtools")
+TOOL_PACKAGES = "art-nextgen-simulation-tools megahit minimap2 samtools"
+
+SEED = 7
+SAMPLES = 4
+MEAN_COVERAGE = 4.0  # per sample, averaged over genomes
+GENOME_SIGMA = 1.0  # spread of a genome's mean abundance (log scale)
+SAMPLE_SIGMA = 0.8  # spread of one genome's abundance across samples (log scale)
+READ_LENGTH = 150
+FRAGMENT_MEAN, FRAGMENT_SD = 350, 50
+MIN_ASSEMBLED_BP = 1500  # MEGAHIT --min-contig-len
+MIN_TRUTH_BP = 2000  # the truth scores contigs a binner can take (vaebin-rs and VAMB default)
+MIN_ASSIGNED_FRACTION = 0.5
+THREADS = 2
+
+
+@dataclass(frozen=True)
+class GenomeSource:
+    genome: str
+    organism: str
+    package: str
+    path: str
+    parent: str = "-"  # the genome this one is a strain of (same species), or "-"
+
+
+CCT = "usr/share/doc/cct/examples/sample_projects"
+CCT_SCRIPTS = "usr/share/cct/lib/scripts/get_cds/test_input"
+RAGOUT = "usr/share/doc/ragout/examples"
+KLEBORATE = "usr/share/doc/kleborate/examples/data"
+
+# One genome per species, then five strains of species already present (the hard pairs).
+SOURCES = (
+    GenomeSource(
+        "mthe",
+        "Methanothermobacter thermautotrophicus Delta H",
+        "cct-examples",
+        f"{CCT}/sample_project_2/reference_genome/Methanobacterium_thermoautotrophicum.gbk.gz",
+    ),
+    GenomeSource(
+        "mmar",
+        "Methanococcus maripaludis",
+        "cct-examples",
+        f"{CCT}/sample_project_2/comparison_genomes/Methanococcus_maripaludis.gbk.gz",
+    ),
+    GenomeSource(
+        "mace",
+        "Methanosarcina acetivorans C2A",
+        "cct-examples",
+        f"{CCT}/sample_project_2/comparison_genomes/Methanosarcina_acetivorans.gbk.gz",
+    ),
+    GenomeSource(
+        "tkod",
+        "Thermococcus kodakarensis",
+        "cct-examples",
+        f"{CCT}/sample_project_2/comparison_genomes/Thermococcus_kodakaraensis.gbk.gz",
+    ),
+    GenomeSource(
+        "bjap",
+        "Bradyrhizobium japonicum USDA 110",
+        "cct-examples",
+        f"{CCT}/sample_project_3/reference_genome/NC_004463.gbk.gz",
+    ),
+    GenomeSource(
+        "ecok12",
+        "Escherichia coli K-12 MG1655",
+        "cct-examples",
+        f"{CCT}/sample_project_3/comparison_genomes/NC_000913.gbk.gz",
+    ),
+    GenomeSource(
+        "rden",
+        "Roseobacter denitrificans",
+        "cct-examples",
+        f"{CCT_SCRIPTS}/R_denitrificans.gbk",
+    ),
+    GenomeSource(
+        "prokka",
+        "draft genome of the CCT prokka example (48 contigs, organism not named)",
+        "cct-examples",
+        f"{CCT_SCRIPTS}/prokka_multicontig.gbk",
+    ),
+    GenomeSource(
+        "saur",
+        "Staphylococcus aureus N315",
+        "ragout-examples",
+        f"{RAGOUT}/S.Aureus/references/N315.fasta.gz",
+    ),
+    GenomeSource(
+        "vcho",
+        "Vibrio cholerae O1 El Tor N16961 (2 chromosomes)",
+        "ragout-examples",
+        f"{RAGOUT}/V.Cholerae/references/O1_biovar.fasta.gz",
+    ),
+    GenomeSource(
+        "hpyl",
+        "Helicobacter pylori G27",
+        "ragout-examples",
+        f"{RAGOUT}/H.Pylori/references/G27.fasta.gz",
+    ),
+    GenomeSource(
+        "kpne",
+        "Klebsiella pneumoniae MGH 78578",
+        "kleborate-examples",
+        f"{KLEBORATE}/MGH78578.fna.xz",
+    ),
+    GenomeSource(
+        "lkir",
+        "Leptospira kirschneri H1 (draft, 75 contigs)",
+        "any2fasta-examples",
+        "usr/share/doc/any2fasta/examples/test.gbk.gz",
+    ),
+    GenomeSource(
+        "mtub",
+        "Mycobacterium tuberculosis H37Rv",
+        "ariba",
+        "usr/lib/python3/dist-packages/ariba/tb_data/NC_000962.3.fa.gz",
+    ),
+    GenomeSource(
+        "mgen",
+        "Mycoplasma genitalium G37",
+        "genometester",
+        "usr/share/doc/genometester/test-data/Mg.fa.gz",
+    ),
+    GenomeSource(
+        "abacas",
+        "454 draft assembly of the ABACAS example (152 contigs, organism not named)",
+        "abacas-examples",
+        "usr/share/doc/abacas-examples/454AllContigs.fna.gz",
+    ),
+    GenomeSource(
+        "eco536",
+        "Escherichia coli 536",
+        "bowtie-examples",
+        "usr/share/doc/bowtie/examples/genomes/NC_008253.fna.gz",
+        parent="ecok12",
+    ),
+    GenomeSource(
+        "saur300",
+        "Staphylococcus aureus USA300_FPR3757",
+        "ragout-examples",
+        f"{RAGOUT}/S.Aureus/references/USA300_FPR3757.fasta.gz",
+        parent="saur",
+    ),
+    GenomeSource(
+        "hpylsjm",
+        "Helicobacter pylori SJM180",
+        "ragout-examples",
+        f"{RAGOUT}/H.Pylori/references/SJM180.fasta.gz",
+        parent="hpyl",
+    ),
+    GenomeSource(
+        "vcho395",
+        "Vibrio cholerae O395 (2 chromosomes)",
+        "ragout-examples",
+        f"{RAGOUT}/V.Cholerae/references/O395.fasta.gz",
+        parent="vcho",
+    ),
+    GenomeSource(
+        "kpnentuh",
+        "Klebsiella pneumoniae NTUH-K2044",
+        "kleborate-examples",
+        f"{KLEBORATE}/NTUH-K2044.fna.xz",
+        parent="kpne",
+    ),
+)
+
+_BASES = bytes.maketrans(b"acgtn", b"ACGTN")
+_NOT_ACGT = bytes(c for c in range(256) if c not in b"ACGT")
+_TO_N = bytes.maketrans(_NOT_ACGT, b"N" * len(_NOT_ACGT))
+
+
+def log(message: str) -> None:
+    print(f"[debian-community] {message}", flush=True)
+
+
+def run(argv: Sequence[str], **kwargs: object) -> None:
+    """Run a command; stop the script with its stderr tail when it fails."""
+    completed = subprocess.run(list(argv), capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+    if completed.returncode != 0:
+        tail = "\n".join(completed.stderr.strip().splitlines()[-15:])
+        sys.exit(f"debian_community.py: `{' '.join(argv[:3])} ...` failed:\n{tail}")
+
+
+def check_tools() -> None:
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        sys.exit(
+            f"debian_community.py: missing {', '.join(missing)}; "
+            f"install them with: apt-get install {TOOL_PACKAGES}"
+        )
+
+
+def fetch_packages(cache: Path) -> Path:
+    """Download (not install) the Debian packages holding the genomes and unpack them."""
+    root = cache / "root"
+    debs = cache / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    packages = sorted({source.package for source in SOURCES})
+    wanted = [p for p in packages if not any(debs.glob(f"{p}_*.deb"))]
+    if wanted:
+        log(f"downloading Debian packages: {' '.join(wanted)}")
+        run(["apt-get", "download", *wanted], cwd=debs)
+    for deb in sorted(debs.glob("*.deb")):
+        marker = root / ".unpacked" / deb.name
+        if not marker.exists():
+            run(["dpkg", "-x", str(deb), str(root)])
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+    return root
+
+
+def _open_text(path: Path) -> Iterator[str]:
+    with path.open("rb") as probe:
+        magic = probe.read(6)
+    opener = (
+        gzip.open if magic[:2] == b"\x1f\x8b" else lzma.open if magic == b"\xfd7zXZ\x00" else open
+    )
+    with opener(path, "rt") as handle:
+        yield from handle
+
+
+def read_sequences(path: Path) -> list[tuple[str, bytes]]:
+    """Records of a FASTA or GenBank file (plain, gzip or xz) as (name, upper-case bases)."""
+    records: list[tuple[str, list[str]]] = []
+    genbank: bool | None = None
+    in_origin = False
+    for line in _open_text(path):
+        if genbank is None:
+            if not line.strip():
+                continue
+            genbank = line.startswith("LOCUS")
+        if genbank:
+            if line.startswith("LOCUS"):
+                records.append((line.split()[1], []))
+                in_origin = False
+            elif line.startswith("ORIGIN"):
+                in_origin = True
+            elif line.startswith("//"):
+                in_origin = False
+            elif in_origin:
+                records[-1][1].append("".join(ch for ch in line if ch.isalpha()))
+        elif line.startswith(">"):
+            records.append((line[1:].split()[0], []))
+        elif records:
+            records[-1][1].append(line.strip())
+    cleaned = []
+    for name, parts in records:
+        bases = "".join(parts).encode().translate(_BASES)
+        # ART and the assembler want A/C/G/T/N only: other IUPAC codes become N.
+        bases = bases.translate(_TO_N)
+        if bases:
+            cleaned.append((name, bases))
+    if not cleaned:
+        sys.exit(f"debian_community.py: no sequence in {path}")
+    return cleaned
+
+
+def write_fasta(path: Path, records: Sequence[tuple[str, bytes]]) -> None:
+    with path.open("wb") as out:
+        for name, bases in records:
+            out.write(b">" + name.encode() + b"\n")
+            for start in range(0, len(bases), 80):
+                out.write(bases[start : start + 80] + b"\n")
+
+
+def gc_fraction(records: Sequence[tuple[str, bytes]]) -> float:
+    gc = sum(bases.count(b"G") + bases.count(b"C") for _, bases in records)
+    acgt = sum(len(bases) - bases.count(b"N") for _, bases in records)
+    return gc / max(acgt, 1)
+
+
+def prepare_genomes(outdir: Path, root: Path) -> dict[str, list[tuple[str, bytes]]]:
+    """genomes/<id>.fna with records named <id>|<n>; returns the records by genome."""
+    genome_dir = outdir / "genomes"
+    genome_dir.mkdir(parents=True, exist_ok=True)
+    genomes: dict[str, list[tuple[str, bytes]]] = {}
+    for source in SOURCES:
+        records = read_sequences(root / source.path)
+        renamed = [(f"{source.genome}|{i}", bases) for i, (_, bases) in enumerate(records, 1)]
+        write_fasta(genome_dir / f"{source.genome}.fna", renamed)
+        genomes[source.genome] = renamed
+    return genomes
+
+
+def draw_coverages(rng: np.random.Generator) -> np.ndarray:
+    """Coverage (x) of every genome in every sample: log-normal, mean MEAN_COVERAGE per sample."""
+    base = rng.normal(0.0, GENOME_SIGMA, size=len(SOURCES))
+    per_sample = base[:, None] + rng.normal(0.0, SAMPLE_SIGMA, size=(len(SOURCES), SAMPLES))
+    abundance = np.exp(per_sample)
+    return MEAN_COVERAGE * abundance / abundance.mean(axis=0, keepdims=True)
+
+
+def simulate_reads(outdir: Path, coverages: np.ndarray) -> list[tuple[Path, Path]]:
+    """ART paired reads of every genome at its coverage, concatenated per sample."""
+    pairs = []
+    scratch = outdir / "art-scratch"
+    scratch.mkdir(exist_ok=True)
+    for sample in range(SAMPLES):
+        r1 = outdir / f"reads/sample{sample + 1}_R1.fq"
+        r2 = r1.with_name(f"sample{sample + 1}_R2.fq")
+        pairs.append((r1, r2))
+        if r2.exists():
+            continue
+        r1.parent.mkdir(exist_ok=True)
+        partial1, partial2 = r1.with_suffix(".fq.part"), r2.with_suffix(".fq.part")
+        with partial1.open("wb") as out1, partial2.open("wb") as out2:
+            for index, source in enumerate(SOURCES):
+                coverage = float(coverages[index, sample])
+                prefix = scratch / f"s{sample + 1}_{source.genome}_"
+                run(
+                    [
+                        "art_illumina",
+                        "-ss",
+                        "HS25",
+                        "-i",
+                        str(outdir / "genomes" / f"{source.genome}.fna"),
+                        "-p",
+                        "-l",
+                        str(READ_LENGTH),
+                        "-f",
+                        f"{coverage:.4f}",
+                        "-m",
+                        str(FRAGMENT_MEAN),
+                        "-s",
+                        str(FRAGMENT_SD),
+                        "-rs",
+                        str(SEED * 1000 + sample * 100 + index),
+                        "-na",
+                        "-q",
+                        "-o",
+                        str(prefix),
+                    ]
+                )
+                for part, out in ((f"{prefix}1.fq", out1), (f"{prefix}2.fq", out2)):
+                    with open(part, "rb") as reads:
+                        shutil.copyfileobj(reads, out, 1 << 20)
+                    Path(part).unlink()
+        partial1.replace(r1)
+        partial2.replace(r2)
+        with r1.open("rb") as reads:
+            lines = sum(block.count(b"\n") for block in iter(lambda: reads.read(1 << 22), b""))
+        (outdir / "reads" / f"sample{sample + 1}.pairs").write_text(f"{lines // 4}\n")
+        log(f"sample{sample + 1}: {lines // 4} read pairs simulated")
+    shutil.rmtree(scratch, ignore_errors=True)
+    return pairs
+
+
+def assemble(outdir: Path, pairs: Sequence[tuple[Path, Path]]) -> Path:
+    """MEGAHIT co-assembly of all samples -> contigs.fna (plain) and contigs.fna.gz."""
+    contigs = outdir / "contigs.fna"
+    if contigs.exists():
+        return contigs
+    work = outdir / "megahit"
+    shutil.rmtree(work, ignore_errors=True)
+    log("assembling with MEGAHIT (co-assembly of all samples)")
+    run(
+        [
+            "megahit",
+            "-1",
+            ",".join(str(r1) for r1, _ in pairs),
+            "-2",
+            ",".join(str(r2) for _, r2 in pairs),
+            "-t",
+            str(THREADS),
+            "-m",
+            "0.3",
+            "--min-contig-len",
+            str(MIN_ASSEMBLED_BP),
+            "-o",
+            str(work),
+        ]
+    )
+    records = read_sequences(work / "final.contigs.fa")
+    partial = contigs.with_suffix(".part")
+    write_fasta(partial, records)
+    with partial.open("rb") as plain, gzip.open(outdir / "contigs.fna.gz", "wb", 6) as packed:
+        shutil.copyfileobj(plain, packed, 1 << 20)
+    partial.replace(contigs)
+    shutil.rmtree(work / "intermediate_contigs", ignore_errors=True)
+    log(f"assembly: {len(records)} contigs, {sum(len(b) for _, b in records) / 1e6:.1f} Mbp")
+    return contigs
+
+
+def assign_contigs(outdir: Path, contigs: Path) -> dict[str, object]:
+    """truth.binning from minimap2 alignments of the contigs to the genomes."""
+    reference = outdir / "genomes.fna"
+    with reference.open("wb") as out:
+        for source in SOURCES:
+            out.write((outdir / "genomes" / f"{source.genome}.fna").read_bytes())
+    paf = outdir / "contigs_vs_genomes.paf"
+    with paf.open("w") as out:
+        run(
+            ["minimap2", "-x", "asm10", "-t", str(THREADS), str(reference), str(contigs)],
+            stdout=out,
+        )
+    lengths: dict[str, int] = {}
+    for name, bases in read_sequences(contigs):
+        lengths[name] = len(bases)
+    matched: dict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for line in paf.read_text().splitlines():
+        fields = line.split("\t")
+        matched[fields[0]][fields[5].split("|")[0]] += int(fields[9])
+    names, genomes, sizes = [], [], []
+    unassigned = mixed = 0
+    for name, length in lengths.items():
+        if length < MIN_TRUTH_BP:
+            continue
+        hits = sorted(matched.get(name, {}).items(), key=lambda item: (-item[1], item[0]))
+        if not hits or hits[0][1] < MIN_ASSIGNED_FRACTION * length:
+            unassigned += 1
+            continue
+        if len(hits) > 1 and hits[1][1] >= 0.2 * length:
+            mixed += 1
+        names.append(name)
+        genomes.append(hits[0][0])
+        sizes.append(length)
+    write_cami_binning(outdir / "truth.binning", names, genomes, sizes, sample_id="debian")
+    return {
+        "contigs": len(lengths),
+        "truth_contigs": len(names),
+        "truth_bp": sum(sizes),
+        "unassigned": unassigned,
+        "shared_with_a_second_genome": mixed,
+        "genome_bp": dict(
+            sorted(
+                {
+                    g: sum(s for s, h in zip(sizes, genomes, strict=True) if h == g)
+                    for g in genomes
+                }.items()
+            )
+        ),
+    }
+
+
+def map_reads(outdir: Path, contigs: Path, pairs: Sequence[tuple[Path, Path]]) -> list[Path]:
+    """minimap2 -ax sr of every sample against the contigs, sorted and indexed by samtools."""
+    bams = []
+    for sample, (r1, r2) in enumerate(pairs, start=1):
+        bam = outdir / f"sample{sample}.bam"
+        bams.append(bam)
+        if Path(f"{bam}.bai").exists():
+            continue
+        log(f"sample{sample}: mapping reads with minimap2")
+        partial = bam.with_suffix(".part.bam")
+        mapper = subprocess.Popen(
+            ["minimap2", "-ax", "sr", "-t", str(THREADS), str(contigs), str(r1), str(r2)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        run(
+            ["samtools", "sort", "-@", "1", "-m", "1G", "-o", str(partial), "-"],
+            stdin=mapper.stdout,
+        )
+        if mapper.wait() != 0:
+            sys.exit(f"debian_community.py: minimap2 failed on sample{sample}")
+        partial.replace(bam)
+        run(["samtools", "index", str(bam)])
+    return bams
+
+
+def write_tables(
+    outdir: Path,
+    genomes: dict[str, list[tuple[str, bytes]]],
+    coverages: np.ndarray,
+    truth: dict[str, object],
+) -> None:
+    """genomes.tsv (as the simulator's, plus organism and source) and samplesheet.csv last."""
+    genome_bp = truth["genome_bp"]
+    assert isinstance(genome_bp, dict)
+    header = ["genome", "parent", "relation", "length_bp", "gc", "n_records", "contig_bp"]
+    header += [f"coverage_sample{s + 1}" for s in range(SAMPLES)] + ["organism", "source"]
+    lines = ["\t".join(header)]
+    for index, source in enumerate(SOURCES):
+        records = genomes[source.genome]
+        row = [
+            source.genome,
+            source.parent,
+            "independent" if source.parent == "-" else "strain",
+            str(sum(len(b) for _, b in records)),
+            f"{gc_fraction(records):.4f}",
+            str(len(records)),
+            str(genome_bp.get(source.genome, 0)),
+            *(f"{coverages[index, s]:.3f}" for s in range(SAMPLES)),
+            source.organism,
+            f"Debian {source.package}: /{source.path}",
+        ]
+        lines.append("\t".join(row))
+    (outdir / "genomes.tsv").write_text("\n".join(lines) + "\n")
+    summary = [f"{key}\t{value}" for key, value in truth.items() if key != "genome_bp"]
+    for sample in range(SAMPLES):
+        pairs = (outdir / "reads" / f"sample{sample + 1}.pairs").read_text().strip()
+        summary.append(f"read_pairs_sample{sample + 1}\t{pairs}")
+    (outdir / "assembly_truth.tsv").write_text("\n".join(summary) + "\n")
+    sheet = ["sample,bam,group,contigs"]
+    sheet += [f"sample{s + 1},sample{s + 1}.bam,debian,contigs.fna.gz" for s in range(SAMPLES)]
+    (outdir / "samplesheet.csv").write_text("\n".join(sheet) + "\n")
+
+
+def community_ready(outdir: Path) -> bool:
+    return (outdir / "samplesheet.csv").is_file() and (outdir / "truth.binning").is_file()
+
+
+def build(outdir: Path = DEFAULT_OUTDIR, keep_reads: bool = False) -> None:
+    """Build the community in `outdir` (each finished step is reused when run again)."""
+    if community_ready(outdir):
+        log(f"cached in {outdir}")
+        return
+    check_tools()
+    outdir.mkdir(parents=True, exist_ok=True)
+    root = fetch_packages(PACKAGE_CACHE)
+    genomes = prepare_genomes(outdir, root)
+    total = sum(len(b) for records in genomes.values() for _, b in records)
+    log(f"{len(genomes)} genomes, {total / 1e6:.1f} Mbp")
+    coverages = draw_coverages(np.random.default_rng(SEED))
+    pairs = simulate_reads(outdir, coverages)
+    contigs = assemble(outdir, pairs)
+    truth = assign_contigs(outdir, contigs)
+    log(
+        f"truth: {truth['truth_contigs']} contigs >= {MIN_TRUTH_BP} bp assigned "
+        f"({int(truth['truth_bp']) / 1e6:.1f} Mbp), {truth['unassigned']} unassigned"  # type: ignore[call-overload]
+    )
+    map_reads(outdir, contigs, pairs)
+    write_tables(outdir, genomes, coverages, truth)
+    if not keep_reads:
+        for fastq in (outdir / "reads").glob("*.fq"):
+            fastq.unlink()
+    log(f"done: {outdir}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--outdir", type=Path, default=DEFAULT_OUTDIR)
+    parser.add_argument("--keep-reads", action="store_true", help="keep the simulated FASTQ")
+    options = parser.parse_args(argv)
+    build(options.outdir, options.keep_reads)
+
+
+if __name__ == "__main__":
+    main()
