@@ -373,9 +373,18 @@ pub fn thread_pool(threads: Option<usize>) -> CoreResult<rayon::ThreadPool> {
 
 /// Canonical k-mer composition of every record of a FASTA/FASTQ file (plain, gzip or bgzip).
 pub fn composition(path: &Path, options: &CompositionOptions) -> CoreResult<Composition> {
+    composition_reading(path, options, true)
+}
+
+/// `composition`, with plain FASTA memory mapped or read.
+fn composition_reading(
+    path: &Path,
+    options: &CompositionOptions,
+    map_plain: bool,
+) -> CoreResult<Composition> {
     check_k(options.k)?;
     let pool = thread_pool(options.threads)?;
-    let out = match open_sequences(path, options.min_length)? {
+    let out = match open_sequences(path, options.min_length, map_plain)? {
         SequenceInput::Fasta { blocks, compressed } => {
             let mut out = fasta_composition(blocks, &pool, path, options)?;
             out.stats.compressed = compressed;
@@ -434,8 +443,11 @@ fn fasta_composition(
                     if result.error.is_some() {
                         failed_block.fetch_min(index, Ordering::Relaxed);
                     }
-                    // Hand the buffer back to the reader; if its queue is full, just free it.
-                    let _ = spent_sender.try_send(block);
+                    // Unmap a mapped block now; hand a buffer back to the reader (if its queue
+                    // is full, just free it).
+                    if block.mapped.is_none() {
+                        let _ = spent_sender.try_send(block);
+                    }
                     assembler
                         .lock()
                         .expect("no worker panics while holding the lock")
@@ -565,13 +577,14 @@ mod tests {
             min_length in 0u64..1500,
             k in 1usize..=MAX_K,
             threads in 1usize..3,
+            map_plain in proptest::bool::ANY,
         ) {
             let path = write_temp(
                 &format!("blocks-{k}-{width}-{min_length}.fa"),
                 &fasta_text(&records, width, crlf, blank),
             );
             let options = CompositionOptions { k, min_length, threads: Some(threads), normalize: false };
-            let result = composition(&path, &options).unwrap();
+            let result = composition_reading(&path, &options, map_plain).unwrap();
             let mut reader = SequenceReader::open(&path, min_length).unwrap();
             let mut expected_counts = Vec::new();
             let mut expected_names = Vec::new();

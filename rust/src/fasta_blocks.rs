@@ -6,21 +6,24 @@
 //! themselves (`FastaRecords`, `for_each_line`). A record longer than a block grows the buffer
 //! until it fits, as the line reader's batch did.
 
+use std::fs::File;
 use std::io::{self, Read};
 
+use crate::mapped::Mapping;
 use crate::seqio::read_problem;
 
 /// Bytes a block is filled to before it is cut at its last record start.
 pub const BLOCK_BYTES: usize = 4 << 20;
 
-/// Whole FASTA records, starting at a header's '>'. `data[..len]` is the content; the buffer is
-/// recycled, so `data` may be longer.
+/// Whole FASTA records, starting at a header's '>': `data[..len]`, or a stretch of the mapped
+/// file. The buffer is recycled, so `data` may be longer.
 #[derive(Debug, Default)]
 pub struct FastaBlock {
     /// Position of this block in the file (0-based), for putting results back in order.
     pub index: u64,
     pub data: Vec<u8>,
     pub len: usize,
+    pub mapped: Option<Mapping>,
     /// Reading failed right after this block's content (the problem, worded for the user): its
     /// last record may be cut short.
     pub read_error: Option<String>,
@@ -28,13 +31,25 @@ pub struct FastaBlock {
 
 impl FastaBlock {
     pub fn content(&self) -> &[u8] {
-        &self.data[..self.len]
+        match &self.mapped {
+            Some(mapping) => &mapping.bytes()[..self.len],
+            None => &self.data[..self.len],
+        }
     }
+}
+
+/// A plain file read through memory maps, one block at a time.
+struct MappedFile {
+    file: File,
+    /// Where the next block starts, and where the file ends.
+    offset: u64,
+    end: u64,
 }
 
 /// Cuts a FASTA stream into blocks of whole records.
 pub struct FastaBlockReader {
     source: Box<dyn Read + Send>,
+    mapped: Option<MappedFile>,
     /// Start of the next block: the record cut off at the end of the last one.
     carry: Vec<u8>,
     finished: bool,
@@ -51,6 +66,7 @@ impl FastaBlockReader {
     fn with_block_bytes(start: Vec<u8>, source: Box<dyn Read + Send>, block_bytes: usize) -> Self {
         FastaBlockReader {
             source,
+            mapped: None,
             carry: start,
             finished: false,
             blocks: 0,
@@ -58,10 +74,23 @@ impl FastaBlockReader {
         }
     }
 
+    /// Blocks mapped from a plain `file` whose first record starts at byte `offset`.
+    pub fn mapped(file: File, offset: u64) -> io::Result<Self> {
+        let end = file.metadata()?.len();
+        // Fails early where mapping is unsupported, so that the caller can read instead.
+        drop(Mapping::new(&file, offset, 1)?);
+        let mut reader = Self::new(Vec::new(), Box::new(io::empty()));
+        reader.mapped = Some(MappedFile { file, offset, end });
+        Ok(reader)
+    }
+
     /// The next block, filled into a spent block's buffer when given one; None at the end.
     pub fn next_block(&mut self, spare: Option<FastaBlock>) -> Option<FastaBlock> {
         if self.finished {
             return None;
+        }
+        if self.mapped.is_some() {
+            return self.next_mapped_block();
         }
         let mut data = spare.map(|block| block.data).unwrap_or_default();
         // A recycled buffer is already initialised; only a fresh one pays for the zeroing.
@@ -109,6 +138,39 @@ impl FastaBlockReader {
         }
     }
 
+    fn next_mapped_block(&mut self) -> Option<FastaBlock> {
+        let mapped = self.mapped.as_mut().expect("called for a mapped file");
+        let (offset, end) = (mapped.offset, mapped.end);
+        if offset >= end {
+            self.finished = true;
+            return None;
+        }
+        let mut window = self.block_bytes as u64;
+        loop {
+            let len = window.min(end - offset) as usize;
+            let mapping = match Mapping::new(&mapped.file, offset, len) {
+                Ok(mapping) => mapping,
+                Err(e) => {
+                    self.finished = true;
+                    return Some(self.block(Vec::new(), 0, Some(read_problem(&e))));
+                }
+            };
+            let cut = if offset + len as u64 == end {
+                Some(len)
+            } else {
+                last_record_start(mapping.bytes(), 1)
+            };
+            if let Some(cut) = cut {
+                mapped.offset += cut as u64;
+                let mut block = self.block(Vec::new(), cut, None);
+                block.mapped = Some(mapping);
+                return Some(block);
+            }
+            // One record fills the whole window: map a larger one.
+            window *= 2;
+        }
+    }
+
     fn block(&mut self, data: Vec<u8>, len: usize, read_error: Option<String>) -> FastaBlock {
         let index = self.blocks;
         self.blocks += 1;
@@ -116,6 +178,7 @@ impl FastaBlockReader {
             index,
             data,
             len,
+            mapped: None,
             read_error,
         }
     }

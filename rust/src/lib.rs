@@ -9,6 +9,7 @@ pub mod errors;
 pub mod fasta_blocks;
 pub mod kmer;
 pub mod kmer_count;
+pub mod mapped;
 pub mod seqio;
 
 #[cfg(feature = "python")]

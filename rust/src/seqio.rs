@@ -243,8 +243,9 @@ pub enum SequenceInput {
     },
 }
 
-/// Opens `path` and tells FASTA from FASTQ by the first line that is not blank.
-pub fn open_sequences(path: &Path, min_length: u64) -> CoreResult<SequenceInput> {
+/// Opens `path` and tells FASTA from FASTQ by the first line that is not blank. Plain FASTA
+/// files are memory mapped when `map_plain` is set and the platform allows it.
+pub fn open_sequences(path: &Path, min_length: u64, map_plain: bool) -> CoreResult<SequenceInput> {
     let (mut source, compressed) = open_decompressed(path)?;
     let mut start = Vec::new();
     // Bytes of `start` known to hold only blank lines.
@@ -268,6 +269,14 @@ pub fn open_sequences(path: &Path, min_length: u64) -> CoreResult<SequenceInput>
     };
     match start[first_line] {
         b'>' => {
+            if map_plain && !compressed {
+                // `start` holds the file's first bytes: the first record starts at `first_line`.
+                let mapped = File::open(path)
+                    .and_then(|file| FastaBlockReader::mapped(file, first_line as u64));
+                if let Ok(blocks) = mapped {
+                    return Ok(SequenceInput::Fasta { blocks, compressed });
+                }
+            }
             start.drain(..first_line);
             Ok(SequenceInput::Fasta {
                 blocks: FastaBlockReader::new(start, source),
