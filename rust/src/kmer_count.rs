@@ -116,8 +116,19 @@ macro_rules! window_codes {
     }};
 }
 
+/// `count_windows` compiled for AVX2: twice the vector width for the k-mer codes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn count_windows_avx2<const K: usize, const SIZE: usize>(
+    buffer: &[u8],
+    tally: &mut impl Tally,
+) -> Result<u64, usize> {
+    count_windows::<K, SIZE>(buffer, tally)
+}
+
 /// Counts every window wholly inside `buffer` and checks every byte of it. Returns the number of
 /// k-mers, or the index of the first byte that is not a sequence letter.
+#[inline(always)]
 fn count_windows<const K: usize, const SIZE: usize>(
     buffer: &[u8],
     tally: &mut impl Tally,
@@ -171,6 +182,8 @@ pub struct KmerCounter {
     staged_before: u64,
     /// This record is counted straight into its row rather than into `tables`.
     direct: bool,
+    /// The CPU runs AVX2 instructions.
+    avx2: bool,
     counted: u64,
 }
 
@@ -184,6 +197,10 @@ impl KmerCounter {
             staging: Vec::with_capacity(STAGING_LETTERS),
             staged_before: 0,
             direct: true,
+            #[cfg(target_arch = "x86_64")]
+            avx2: std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(not(target_arch = "x86_64"))]
+            avx2: false,
             counted: 0,
         }
     }
@@ -284,13 +301,27 @@ impl KmerCounter {
                 columns: &self.columns[..SIZE],
                 row,
             };
-            count_windows::<K, SIZE>(buffer, &mut tally)
+            Self::count_with::<K, SIZE>(self.avx2, buffer, &mut tally)
         } else {
             let mut tally = Tables::<SIZE> {
                 counts: &mut self.tables[..lanes_for(K) * SIZE],
             };
-            count_windows::<K, SIZE>(buffer, &mut tally)
+            Self::count_with::<K, SIZE>(self.avx2, buffer, &mut tally)
         }
+    }
+
+    #[inline(always)]
+    fn count_with<const K: usize, const SIZE: usize>(
+        avx2: bool,
+        buffer: &[u8],
+        tally: &mut impl Tally,
+    ) -> Result<u64, usize> {
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: the CPU was found to support AVX2 when the counter was made.
+            return unsafe { count_windows_avx2::<K, SIZE>(buffer, tally) };
+        }
+        count_windows::<K, SIZE>(buffer, tally)
     }
 
     fn fold_tables(&mut self, row: &mut [u32]) {
@@ -364,11 +395,15 @@ pub(crate) mod tests {
         #[test]
         fn whole_records_count_every_kmer_once(sequence in letters(), k in 1usize..=MAX_K) {
             let mut counter = KmerCounter::new(k);
-            let mut row = vec![0u32; counter.width()];
-            let counted = counter.count_record(&sequence, &mut row).unwrap();
             let expected = naive(&sequence, k);
-            proptest::prop_assert_eq!(&row, &expected);
-            proptest::prop_assert_eq!(counted, expected.iter().map(|&c| c as u64).sum::<u64>());
+            // With AVX2 where the CPU has it, and the baseline build of the same loop.
+            for avx2 in [counter.avx2, false] {
+                counter.avx2 = avx2;
+                let mut row = vec![0u32; counter.width()];
+                let counted = counter.count_record(&sequence, &mut row).unwrap();
+                proptest::prop_assert_eq!(&row, &expected);
+                proptest::prop_assert_eq!(counted, expected.iter().map(|&c| c as u64).sum::<u64>());
+            }
         }
 
         #[test]
