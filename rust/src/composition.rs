@@ -10,9 +10,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use crate::errors::{CoreError, CoreResult};
-use crate::fasta_blocks::{
-    for_each_line, letter_at, letter_count, FastaBlock, FastaBlockReader, FastaRecords,
-};
+use crate::fasta_blocks::{letter_at, letter_count, FastaBlock, FastaBlockReader, FastaRecords};
 use crate::kmer::{canonical_count, MAX_K};
 use crate::kmer_count::KmerCounter;
 use crate::seqio::{
@@ -202,14 +200,11 @@ fn featurize_block(block: &FastaBlock, counter: &mut KmerCounter, min_length: u6
         kept.counts.resize(row_start + width, 0);
         let row = &mut kept.counts[row_start..];
         counter.begin(record.lines.len());
-        let mut letters = 0u64;
-        let counted = for_each_line(record.lines, |line| {
-            letters += line.len() as u64;
-            counter.push(line, row)
-        })
-        .and_then(|()| counter.finish(row));
+        let counted = counter
+            .push_lines(record.lines, row)
+            .and_then(|()| counter.finish(row));
         let letters = if counted.is_ok() {
-            letters
+            counter.letters()
         } else {
             letter_count(record.lines)
         };

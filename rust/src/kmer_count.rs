@@ -22,6 +22,8 @@ use crate::kmer::{ascii_code, ascii_order_columns, canonical_count, AMBIGUOUS, B
 const CHUNK: usize = 64;
 /// Letters gathered before they are counted in one go.
 pub const STAGING_LETTERS: usize = 16 << 10;
+/// Room past `STAGING_LETTERS` for the last 16-byte store of the line-end removal.
+const STAGING_SLACK: usize = 16;
 
 /// Tables side by side: enough to break the chain of increments for small k, where one k-mer
 /// repeats often; fewer for large k, whose tables cost more to fold and rarely repeat an entry.
@@ -170,6 +172,74 @@ fn count_windows<const K: usize, const SIZE: usize>(
     Ok(counted + count_bytewise::<K, SIZE>(&buffer[start..], start, tally)?)
 }
 
+/// Copies the letters of `lines` into `out`, leaving out "\n", "\r\n" and a "\r" at the very
+/// end of `lines`; a "\r" elsewhere is kept (the letter check reports it). Stops when `lines` is
+/// used up or `out` is full; returns the bytes read and written.
+fn remove_line_ends(lines: &[u8], out: &mut [u8]) -> (usize, usize) {
+    let (mut read, mut written) = (0, 0);
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+            _mm_storeu_si128,
+        };
+        // Sixteen bytes at a time (SSE2, always there on x86_64): copy them whole, then step
+        // past the first line end among them, if any.
+        while read + 16 <= lines.len() && written + 16 <= out.len() {
+            // SAFETY: both ranges of 16 bytes were checked to lie inside their slices.
+            let ends = unsafe {
+                let bytes = _mm_loadu_si128(lines.as_ptr().add(read).cast());
+                _mm_storeu_si128(out.as_mut_ptr().add(written).cast(), bytes);
+                let newline = _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'\n' as i8));
+                let carriage = _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'\r' as i8));
+                _mm_movemask_epi8(_mm_or_si128(newline, carriage))
+            };
+            if ends == 0 {
+                read += 16;
+                written += 16;
+                continue;
+            }
+            let letters = ends.trailing_zeros() as usize;
+            read += letters;
+            written += letters;
+            let (line_end, kept) = line_end_at(lines, read);
+            read += line_end;
+            if kept {
+                out[written] = b'\r';
+                written += 1;
+            }
+        }
+    }
+    while read < lines.len() && written < out.len() {
+        let byte = lines[read];
+        if byte == b'\n' || byte == b'\r' {
+            let (line_end, kept) = line_end_at(lines, read);
+            read += line_end;
+            if kept {
+                out[written] = b'\r';
+                written += 1;
+            }
+        } else {
+            out[written] = byte;
+            written += 1;
+            read += 1;
+        }
+    }
+    (read, written)
+}
+
+/// At a '\n' or '\r' of `lines`: how many bytes to step over, and whether it is a stray '\r'
+/// that stays a letter.
+#[inline(always)]
+fn line_end_at(lines: &[u8], at: usize) -> (usize, bool) {
+    match (lines[at], lines.get(at + 1)) {
+        (b'\n', _) => (1, false),
+        (_, Some(b'\n')) => (2, false),
+        (_, None) => (1, false),
+        _ => (1, true),
+    }
+}
+
 /// Counts the canonical k-mers of one record at a time; reused across records.
 pub struct KmerCounter {
     k: usize,
@@ -177,7 +247,9 @@ pub struct KmerCounter {
     columns: Vec<u16>,
     /// `lanes_for(k)` tables of 4^k non-canonical counts; all zero between records.
     tables: Vec<u32>,
-    staging: Vec<u8>,
+    /// Letters of the record not yet counted (`staging[..staged]`), after the last k-1 counted.
+    staging: Box<[u8]>,
+    staged: usize,
     /// Letters of the record that come before `staging[0]`.
     staged_before: u64,
     /// This record is counted straight into its row rather than into `tables`.
@@ -194,7 +266,8 @@ impl KmerCounter {
             k,
             columns: ascii_order_columns(k),
             tables: vec![0; lanes_for(k) << (2 * k)],
-            staging: Vec::with_capacity(STAGING_LETTERS),
+            staging: vec![0; STAGING_LETTERS + STAGING_SLACK].into_boxed_slice(),
+            staged: 0,
             staged_before: 0,
             direct: true,
             #[cfg(target_arch = "x86_64")]
@@ -212,7 +285,7 @@ impl KmerCounter {
 
     /// Starts a record of at most `letters_bound` letters.
     pub fn begin(&mut self, letters_bound: usize) {
-        self.staging.clear();
+        self.staged = 0;
         self.staged_before = 0;
         self.counted = 0;
         // Below this length the per-record fold of the tables costs more than direct counting
@@ -224,18 +297,45 @@ impl KmerCounter {
     /// On an invalid byte, returns its 0-based position in the record and abandons the record.
     pub fn push(&mut self, mut letters: &[u8], row: &mut [u32]) -> Result<(), u64> {
         while !letters.is_empty() {
-            let take = (STAGING_LETTERS - self.staging.len()).min(letters.len());
-            self.staging.extend_from_slice(&letters[..take]);
+            let take = (STAGING_LETTERS - self.staged).min(letters.len());
+            self.staging[self.staged..self.staged + take].copy_from_slice(&letters[..take]);
+            self.staged += take;
             letters = &letters[take..];
-            if self.staging.len() == STAGING_LETTERS {
-                self.count_staged(row)?;
-                let keep = self.k - 1;
-                let spent = self.staging.len() - keep;
-                self.staging.copy_within(spent.., 0);
-                self.staging.truncate(keep);
-                self.staged_before += spent as u64;
+            if self.staged >= STAGING_LETTERS {
+                self.count_full_staging(row)?;
             }
         }
+        Ok(())
+    }
+
+    /// Adds the letters of a record's lines as they are in a FASTA file: line ends ("\n",
+    /// "\r\n", and a "\r" that ends `lines`) are left out, as `fasta_blocks::for_each_line`
+    /// does, without one call per line.
+    pub fn push_lines(&mut self, mut lines: &[u8], row: &mut [u32]) -> Result<(), u64> {
+        while !lines.is_empty() {
+            let (read, written) = remove_line_ends(lines, &mut self.staging[self.staged..]);
+            self.staged += written;
+            lines = &lines[read..];
+            if self.staged >= STAGING_LETTERS {
+                self.count_full_staging(row)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Letters of the record so far.
+    pub fn letters(&self) -> u64 {
+        self.staged_before + self.staged as u64
+    }
+
+    /// Counts the staged letters and keeps the last k-1, which start the next k-mers.
+    fn count_full_staging(&mut self, row: &mut [u32]) -> Result<(), u64> {
+        self.count_staged(row)?;
+        let keep = self.k - 1;
+        let spent = self.staged - keep;
+        self.staging.copy_within(spent..self.staged, 0);
+        self.staged = keep;
+        self.staged_before += spent as u64;
         Ok(())
     }
 
@@ -262,7 +362,7 @@ impl KmerCounter {
 
     fn count_staged(&mut self, row: &mut [u32]) -> Result<(), u64> {
         let staging = std::mem::take(&mut self.staging);
-        let result = self.count(&staging, row);
+        let result = self.count(&staging[..self.staged], row);
         self.staging = staging;
         match result {
             Ok(counted) => {
@@ -428,6 +528,53 @@ pub(crate) mod tests {
                 let expected = naive(&sequence, k);
                 proptest::prop_assert_eq!(&row, &expected);
                 proptest::prop_assert_eq!(counted, expected.iter().map(|&c| c as u64).sum::<u64>());
+            }
+        }
+
+        /// Line ends left out in place, against the line reader's split into lines.
+        #[test]
+        fn line_ends_are_left_out_like_the_line_reader(
+            lines in proptest::collection::vec(
+                proptest::sample::select(b"ACGTACGTACGTn\r\n\n".to_vec()),
+                0..40_000,
+            ),
+            out_sizes in proptest::collection::vec(1usize..40, 1..8),
+            k in 1usize..=MAX_K,
+        ) {
+            let mut letters = Vec::new();
+            crate::fasta_blocks::for_each_line(&lines, |line| {
+                letters.extend_from_slice(line);
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+            // Output buffers of any size, down to one byte.
+            let mut copied = Vec::new();
+            let mut rest = &lines[..];
+            for size in out_sizes.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let mut out = vec![0u8; *size];
+                let (read, written) = remove_line_ends(rest, &mut out);
+                proptest::prop_assert!(read > 0);
+                copied.extend_from_slice(&out[..written]);
+                rest = &rest[read..];
+            }
+            proptest::prop_assert_eq!(&copied, &letters);
+            let mut counter = KmerCounter::new(k);
+            let mut row = vec![0u32; counter.width()];
+            counter.begin(lines.len());
+            let counted = counter
+                .push_lines(&lines, &mut row)
+                .and_then(|()| counter.finish(&mut row));
+            match letters.iter().position(|&b| b == b'\r') {
+                Some(stray) => proptest::prop_assert_eq!(counted, Err(stray as u64)),
+                None => {
+                    let expected = naive(&letters, k);
+                    proptest::prop_assert_eq!(counted, Ok(expected.iter().map(|&c| c as u64).sum::<u64>()));
+                    proptest::prop_assert_eq!(row, expected);
+                    proptest::prop_assert_eq!(counter.letters(), letters.len() as u64);
+                }
             }
         }
 
