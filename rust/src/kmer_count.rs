@@ -26,11 +26,12 @@ pub const STAGING_LETTERS: usize = 16 << 10;
 /// Room past `STAGING_LETTERS` for the last 32-byte store of the line-end removal.
 const STAGING_SLACK: usize = 32;
 
-/// Tables side by side: enough to break the chain of increments for small k, where one k-mer
-/// repeats often; fewer for large k, whose tables cost more to fold and rarely repeat an entry.
+/// Tables of k-mer counts side by side, so that a run of one k-mer does not chain each increment
+/// on the one before. For k <= 4 the fast path counts (k+1)-mers (`PAIR_LANES`) and only the
+/// byte-by-byte path, which uses one table, counts k-mers; k = 5 has two tables to fold, k = 6
+/// one (4^k entries each: a larger k costs more to fold and repeats an entry less often).
 const fn lanes_for(k: usize) -> usize {
     match k {
-        0..=4 => 4,
         5 => 2,
         _ => 1,
     }
