@@ -419,7 +419,16 @@ fn fasta_composition(
     std::thread::scope(|scope| {
         let failed_block = &failed_block;
         scope.spawn(move || {
-            while let Some(block) = blocks.next_block(spent_receiver.try_recv().ok()) {
+            loop {
+                // Spent mapped blocks are unmapped here, off the workers; one spent buffer is
+                // refilled.
+                let spare = spent_receiver
+                    .try_iter()
+                    .filter(|spent| spent.mapped.is_none())
+                    .last();
+                let Some(block) = blocks.next_block(spare) else {
+                    break;
+                };
                 if failed_block.load(Ordering::Relaxed) != u64::MAX || sender.send(block).is_err() {
                     break;
                 }
@@ -438,11 +447,9 @@ fn fasta_composition(
                     if result.error.is_some() {
                         failed_block.fetch_min(index, Ordering::Relaxed);
                     }
-                    // Unmap a mapped block now; hand a buffer back to the reader (if its queue
-                    // is full, just free it).
-                    if block.mapped.is_none() {
-                        let _ = spent_sender.try_send(block);
-                    }
+                    // Hand the block back to the reader, which unmaps or refills it (if its queue
+                    // is full, just free it here).
+                    let _ = spent_sender.try_send(block);
                     assembler
                         .lock()
                         .expect("no worker panics while holding the lock")
