@@ -47,6 +47,10 @@ const fn paired(k: usize) -> bool {
     k <= 4
 }
 
+/// Entries of one (k+1)-mer table, sized for the largest paired k (4): a fixed size lets the
+/// compiler see that a masked code is in bounds.
+const PAIR_TABLE: usize = 1 << (2 * 5);
+
 #[inline(always)]
 fn is_acgt(byte: u8) -> bool {
     let upper = byte & 0xDF;
@@ -65,7 +69,7 @@ trait Tally {
 /// `PAIR_LANES` tables of 4 * `SIZE` (k+1)-mer entries.
 struct Tables<'a, const SIZE: usize> {
     counts: &'a mut [u32],
-    pairs: &'a mut [u32],
+    pairs: &'a mut [[u32; PAIR_TABLE]; PAIR_LANES],
 }
 
 impl<const SIZE: usize> Tally for Tables<'_, SIZE> {
@@ -78,7 +82,7 @@ impl<const SIZE: usize> Tally for Tables<'_, SIZE> {
 
     #[inline(always)]
     fn add_pair(&mut self, lane: usize, code: usize) {
-        self.pairs[lane * 4 * SIZE + (code & (4 * SIZE - 1))] += 1;
+        self.pairs[lane][code & (4 * SIZE - 1)] += 1;
     }
 }
 
@@ -334,8 +338,9 @@ pub struct KmerCounter {
     columns: Vec<u16>,
     /// `lanes_for(k)` tables of 4^k non-canonical counts; all zero between records.
     tables: Vec<u32>,
-    /// `PAIR_LANES` tables of 4^(k+1) (k+1)-mer counts for k <= 4, else empty; zero too.
-    pairs: Vec<u32>,
+    /// `PAIR_LANES` tables of (k+1)-mer counts for k <= 4 (the first 4^(k+1) entries used, else
+    /// none); zero too.
+    pairs: Box<[[u32; PAIR_TABLE]; PAIR_LANES]>,
     /// Letters of the record not yet counted (`staging[..staged]`), after the last k-1 counted.
     staging: Box<[u8]>,
     staged: usize,
@@ -355,14 +360,7 @@ impl KmerCounter {
             k,
             columns: ascii_order_columns(k),
             tables: vec![0; lanes_for(k) << (2 * k)],
-            pairs: vec![
-                0;
-                if paired(k) {
-                    PAIR_LANES << (2 * k + 2)
-                } else {
-                    0
-                }
-            ],
+            pairs: Box::new([[0; PAIR_TABLE]; PAIR_LANES]),
             staging: vec![0; STAGING_LETTERS + STAGING_SLACK].into_boxed_slice(),
             staged: 0,
             staged_before: 0,
@@ -387,7 +385,12 @@ impl KmerCounter {
         self.counted = 0;
         // Below this length the per-record fold of the tables costs more than direct counting
         // (an extra lookup per k-mer) saves.
-        self.direct = letters_bound < (self.tables.len() + self.pairs.len()) / 2;
+        let pair_entries = if paired(self.k) {
+            PAIR_LANES * 4 * self.columns.len()
+        } else {
+            0
+        };
+        self.direct = letters_bound < (self.tables.len() + pair_entries) / 2;
     }
 
     /// Adds the next letters of the record. `row` (zeroed at `begin`) receives canonical counts.
@@ -482,7 +485,7 @@ impl KmerCounter {
     /// Clears what the record left in the tables; returns its error position in the record.
     fn abandon(&mut self, index: usize) -> u64 {
         self.tables.fill(0);
-        self.pairs.fill(0);
+        self.pairs.iter_mut().for_each(|table| table.fill(0));
         self.staged_before + index as u64
     }
 
@@ -512,7 +515,7 @@ impl KmerCounter {
         } else {
             let mut tally = Tables::<SIZE> {
                 counts: &mut self.tables[..lanes_for(K) * SIZE],
-                pairs: &mut self.pairs[..if paired(K) { PAIR_LANES * 4 * SIZE } else { 0 }],
+                pairs: &mut self.pairs,
             };
             Self::count_with::<K, SIZE, _>(self.avx2, buffer, &mut tally)
         }
@@ -534,10 +537,11 @@ impl KmerCounter {
 
     fn fold_tables(&mut self, row: &mut [u32]) {
         let size = self.columns.len();
-        if !self.pairs.is_empty() {
-            let (pairs, rest) = self.pairs.split_at_mut(4 * size);
-            for other in rest.chunks_exact_mut(4 * size) {
-                for (total, count) in pairs.iter_mut().zip(other.iter_mut()) {
+        if paired(self.k) {
+            let (first, rest) = self.pairs.split_at_mut(1);
+            let pairs = &mut first[0][..4 * size];
+            for other in rest {
+                for (total, count) in pairs.iter_mut().zip(&mut other[..4 * size]) {
                     *total += *count;
                     *count = 0;
                 }
