@@ -536,6 +536,23 @@ impl KmerCounter {
     }
 
     fn fold_tables(&mut self, row: &mut [u32]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: the CPU was found to support AVX2 when the counter was made.
+            return unsafe { self.fold_tables_avx2(row) };
+        }
+        self.fold_tables_portable(row);
+    }
+
+    /// `fold_tables_portable` compiled for AVX2: the sums over tables take half the instructions.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn fold_tables_avx2(&mut self, row: &mut [u32]) {
+        self.fold_tables_portable(row);
+    }
+
+    #[inline(always)]
+    fn fold_tables_portable(&mut self, row: &mut [u32]) {
         let size = self.columns.len();
         if paired(self.k) {
             let (first, rest) = self.pairs.split_at_mut(1);
