@@ -348,7 +348,8 @@ pub struct KmerCounter {
     staged_before: u64,
     /// This record is counted straight into its row rather than into `tables`.
     direct: bool,
-    /// The CPU runs AVX2 instructions.
+    /// The CPU runs AVX2 instructions (always false off x86_64).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     avx2: bool,
     counted: u64,
 }
@@ -532,6 +533,8 @@ impl KmerCounter {
             // SAFETY: the CPU was found to support AVX2 when the counter was made.
             return unsafe { count_windows_avx2::<K, SIZE, T>(buffer, tally) };
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = avx2;
         count_windows::<K, SIZE, T>(buffer, tally)
     }
 
