@@ -76,10 +76,14 @@ impl FastaBlockReader {
 
     /// Blocks mapped from a plain `file` whose first record starts at byte `offset`.
     pub fn mapped(file: File, offset: u64) -> io::Result<Self> {
+        Self::mapped_with_block_bytes(file, offset, BLOCK_BYTES)
+    }
+
+    fn mapped_with_block_bytes(file: File, offset: u64, block_bytes: usize) -> io::Result<Self> {
         let end = file.metadata()?.len();
         // Fails early where mapping is unsupported, so that the caller can read instead.
         drop(Mapping::new(&file, offset, 1)?);
-        let mut reader = Self::new(Vec::new(), Box::new(io::empty()));
+        let mut reader = Self::with_block_bytes(Vec::new(), Box::new(io::empty()), block_bytes);
         reader.mapped = Some(MappedFile { file, offset, end });
         Ok(reader)
     }
@@ -405,6 +409,41 @@ mod tests {
                 index += 1;
                 spare = Some(block);
             }
+            proptest::prop_assert_eq!(&joined, &data);
+        }
+
+        #[test]
+        fn mapped_blocks_hold_whole_records_at_any_cut(
+            data in fasta(),
+            blank_lines in 0usize..3,
+            block_bytes in 1usize..120,
+        ) {
+            let path = std::env::temp_dir().join(format!(
+                "vaebin-mapped-blocks-{}-{block_bytes}",
+                std::process::id()
+            ));
+            let mut file_content = b"\n".repeat(blank_lines);
+            file_content.extend_from_slice(&data);
+            std::fs::write(&path, &file_content).unwrap();
+            let file = File::open(&path).unwrap();
+            let mut reader = match FastaBlockReader::mapped_with_block_bytes(file, blank_lines as u64, block_bytes) {
+                Ok(reader) => reader,
+                Err(e) => {
+                    proptest::prop_assert_eq!(e.kind(), io::ErrorKind::Unsupported);
+                    return Ok(());
+                }
+            };
+            let mut joined = Vec::new();
+            let mut index = 0;
+            while let Some(block) = reader.next_block(None) {
+                proptest::prop_assert_eq!(block.index, index);
+                proptest::prop_assert!(block.read_error.is_none());
+                proptest::prop_assert_eq!(block.content().first(), Some(&b'>'));
+                proptest::prop_assert!(joined.is_empty() || joined.last() == Some(&b'\n'));
+                joined.extend_from_slice(block.content());
+                index += 1;
+            }
+            std::fs::remove_file(&path).unwrap();
             proptest::prop_assert_eq!(&joined, &data);
         }
 
