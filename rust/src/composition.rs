@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use crate::errors::{CoreError, CoreResult};
 use crate::fasta_blocks::{letter_at, letter_count, FastaBlock, FastaBlockReader, FastaRecords};
 use crate::kmer::{canonical_count, MAX_K};
-use crate::kmer_count::KmerCounter;
+use crate::kmer_count::{KmerCounter, STAGING_LETTERS};
 use crate::seqio::{
     open_sequences, record_name, ReadStats, SequenceBatch, SequenceInput, SequenceReader,
 };
@@ -166,6 +166,9 @@ struct BlockResult {
 
 /// Parses and counts the records of one FASTA block.
 fn featurize_block(block: &FastaBlock, counter: &mut KmerCounter, min_length: u64) -> BlockResult {
+    if block.read_error.is_none() && min_length <= STAGING_LETTERS as u64 {
+        return featurize_block_in_one_pass(block.content(), counter, min_length);
+    }
     let width = counter.width();
     let mut result = BlockResult::default();
     let content = block.content();
@@ -232,6 +235,80 @@ fn featurize_block(block: &FastaBlock, counter: &mut KmerCounter, min_length: u6
     if let Some(problem) = &block.read_error {
         // The read failed right at the end of the block's last whole record.
         result.error = Some((index, problem.clone()));
+    }
+    result
+}
+
+/// `featurize_block` for a block read without error and a cut-off that fits the counter's
+/// staging: each record's end is found while its letters are copied for counting, so the block
+/// is read once. Whether a record is long enough is known when it ends; until then its letters
+/// are only staged, and a record whose staging fills (and is counted, and checked) has more
+/// letters than the cut-off.
+fn featurize_block_in_one_pass(
+    content: &[u8],
+    counter: &mut KmerCounter,
+    min_length: u64,
+) -> BlockResult {
+    debug_assert!(min_length <= STAGING_LETTERS as u64);
+    let width = counter.width();
+    let mut result = BlockResult::default();
+    let mut position = 0;
+    let mut index = 0u64;
+    // Every record starts at a '>' (the block's first byte, then where the last record ended).
+    while position < content.len() {
+        let header_start = position + 1;
+        let header_end = memchr::memchr(b'\n', &content[header_start..])
+            .map_or(content.len(), |i| header_start + i);
+        let mut header = &content[header_start..header_end];
+        if let [rest @ .., b'\r'] = header {
+            header = rest;
+        }
+        let name = match record_name(header) {
+            Ok(name) => name,
+            Err(problem) => {
+                result.error = Some((index, problem.to_string()));
+                return result;
+            }
+        };
+        result.names.extend_from_slice(name);
+        result.name_ends.push(result.names.len());
+        let data = &content[(header_end + 1).min(content.len())..];
+        let kept = &mut result.kept;
+        let row_start = kept.counts.len();
+        kept.counts.resize(row_start + width, 0);
+        let row = &mut kept.counts[row_start..];
+        counter.begin(usize::MAX);
+        let lines = match counter.push_record_lines(data, row) {
+            Ok(length) => &data[..length],
+            Err(position) => {
+                let byte = letter_at(data, position).expect("position in the record");
+                result.error = Some((index, invalid_character(byte, position)));
+                return result;
+            }
+        };
+        position = content.len() - data.len() + lines.len();
+        let letters = counter.letters();
+        result.bases += letters;
+        if letters < min_length {
+            // Measured but neither counted nor checked.
+            kept.counts.truncate(row_start);
+            result.records_too_short += 1;
+        } else {
+            match counter.finish(row) {
+                Ok(counted) => {
+                    kept.names.extend_from_slice(name);
+                    kept.name_lengths.push(name.len());
+                    kept.lengths.push(letters as i64);
+                    kept.kmer_totals.push(counted as i64);
+                }
+                Err(position) => {
+                    let byte = letter_at(lines, position).expect("position in the record");
+                    result.error = Some((index, invalid_character(byte, position)));
+                    return result;
+                }
+            }
+        }
+        index += 1;
     }
     result
 }
@@ -737,6 +814,34 @@ mod tests {
             (stats.records, stats.records_too_short, stats.bases),
             (3, 2, 11)
         );
+    }
+
+    /// With a cut-off above the counter's staging, a record too short to keep is not checked
+    /// even where its letters fill the staging (the block's records are found before counting).
+    #[test]
+    fn long_records_below_a_large_cut_off_are_not_checked() {
+        let min_length = STAGING_LETTERS as u64 + 5000;
+        let mut text = b">short\nA\x01".to_vec();
+        text.extend_from_slice(&b"ACGT".repeat(STAGING_LETTERS / 4 + 100));
+        text.extend_from_slice(b"\n>long\n");
+        let long = b"ACGTTGCA".repeat(STAGING_LETTERS / 8 + 1000);
+        text.extend_from_slice(&long);
+        text.push(b'\n');
+        let path = write_temp("large-cut-off.fa", &text);
+        let options = CompositionOptions {
+            min_length,
+            normalize: false,
+            ..CompositionOptions::default()
+        };
+        let result = composition(&path, &options).unwrap();
+        assert_eq!(result.rows(), 1);
+        assert_eq!(result.name(0), b"long");
+        assert_eq!(result.lengths, vec![long.len() as i64]);
+        assert_eq!(result.stats.records_too_short, 1);
+        match result.matrix {
+            CompositionMatrix::Counts(counts) => assert_eq!(counts, naive(&long, 4)),
+            CompositionMatrix::Frequencies(_) => panic!("asked for counts"),
+        }
     }
 
     /// A gzip stream cut short names the record after the last one whose header was read.

@@ -227,96 +227,132 @@ fn count_windows<const K: usize, const SIZE: usize, T: Tally>(
     Ok(counted + count_bytewise::<K, SIZE>(&buffer[start..], start, tally)?)
 }
 
-/// Copies the letters of `lines` into `out`, leaving out "\n", "\r\n" and a "\r" at the very
-/// end of `lines`; a "\r" elsewhere is kept (the letter check reports it). Stops when `lines` is
-/// used up or `out` is full; returns the bytes read and written.
-fn remove_line_ends(lines: &[u8], out: &mut [u8]) -> (usize, usize) {
-    let (mut read, mut written) = (0, 0);
+/// Copies letters of a record's sequence lines into `out`: `data` starts at a line start, and
+/// copying begins at `data[from..]`. Leaves out "\n", "\r\n" and a "\r" at the very end of
+/// `data`; a "\r" elsewhere, and a '>' inside a line, are kept (the letter check reports them).
+/// Stops at the first '>' that starts a line (the next record's header), at the end of `data`,
+/// or when `out` is full. Returns where it stopped in `data`, the bytes written, and whether the
+/// record ends there. One pass finds both the line ends and the record's end.
+fn copy_letters(data: &[u8], from: usize, out: &mut [u8]) -> (usize, usize, bool) {
+    let (mut read, mut written) = (from, 0);
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{
-            _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
-            _mm_storeu_si128,
+            _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_prefetch,
+            _mm_set1_epi8, _mm_storeu_si128, _MM_HINT_T0,
         };
         // Sixteen bytes at a time (SSE2, always there on x86_64): copy them whole, then step
-        // past the first line end among them, if any.
-        while read + 16 <= lines.len() && written + 16 <= out.len() {
-            // SAFETY: both ranges of 16 bytes were checked to lie inside their slices.
-            let ends = unsafe {
-                let bytes = _mm_loadu_si128(lines.as_ptr().add(read).cast());
+        // past the first line end or '>' among them, if any.
+        while read + 16 <= data.len() && written + 16 <= out.len() {
+            // SAFETY: both ranges of 16 bytes were checked to lie inside their slices; a
+            // prefetch (as in `copy_letters_avx2`) is only a hint and never faults.
+            let special = unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(
+                    data.as_ptr().wrapping_add(read + PREFETCH_AHEAD).cast(),
+                );
+                let bytes = _mm_loadu_si128(data.as_ptr().add(read).cast());
                 _mm_storeu_si128(out.as_mut_ptr().add(written).cast(), bytes);
                 let newline = _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'\n' as i8));
                 let carriage = _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'\r' as i8));
-                _mm_movemask_epi8(_mm_or_si128(newline, carriage))
+                let header = _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'>' as i8));
+                _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(newline, carriage), header))
             };
-            if ends == 0 {
+            if special == 0 {
                 read += 16;
                 written += 16;
                 continue;
             }
-            let letters = ends.trailing_zeros() as usize;
+            let letters = special.trailing_zeros() as usize;
             read += letters;
             written += letters;
-            let (line_end, kept) = line_end_at(lines, read);
-            read += line_end;
+            let Some((step, kept)) = special_at(data, read) else {
+                return (read, written, true);
+            };
             if kept {
-                out[written] = b'\r';
+                out[written] = data[read];
                 written += 1;
             }
+            read += step;
         }
     }
-    while read < lines.len() && written < out.len() {
-        let byte = lines[read];
-        if byte == b'\n' || byte == b'\r' {
-            let (line_end, kept) = line_end_at(lines, read);
-            read += line_end;
+    while read < data.len() && written < out.len() {
+        let byte = data[read];
+        if byte == b'\n' || byte == b'\r' || byte == b'>' {
+            let Some((step, kept)) = special_at(data, read) else {
+                return (read, written, true);
+            };
             if kept {
-                out[written] = b'\r';
+                out[written] = byte;
                 written += 1;
             }
+            read += step;
         } else {
             out[written] = byte;
             written += 1;
             read += 1;
         }
     }
-    (read, written)
+    (read, written, read == data.len())
 }
 
-/// `remove_line_ends` 32 bytes at a time, for CPUs with AVX2.
+/// How far ahead of the copy the file's bytes are asked for.
+#[cfg(target_arch = "x86_64")]
+const PREFETCH_AHEAD: usize = 2048;
+
+/// `copy_letters` 32 bytes at a time, for CPUs with AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn remove_line_ends_avx2(lines: &[u8], out: &mut [u8]) -> (usize, usize) {
+fn copy_letters_avx2(data: &[u8], from: usize, out: &mut [u8]) -> (usize, usize, bool) {
     use std::arch::x86_64::{
         _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256,
-        _mm256_set1_epi8, _mm256_storeu_si256,
+        _mm256_set1_epi8, _mm256_storeu_si256, _mm_prefetch, _MM_HINT_T0,
     };
-    let (mut read, mut written) = (0, 0);
-    while read + 32 <= lines.len() && written + 32 <= out.len() {
+    let (mut read, mut written) = (from, 0);
+    while read + 32 <= data.len() && written + 32 <= out.len() {
+        // Each load's address depends on the last one's bytes, so a load that misses the L1
+        // cache stalls the loop: ask for the bytes a few lines ahead (a hint; it never faults).
+        _mm_prefetch::<_MM_HINT_T0>(data.as_ptr().wrapping_add(read + PREFETCH_AHEAD).cast());
         // SAFETY: both ranges of 32 bytes were checked to lie inside their slices.
-        let bytes = unsafe { _mm256_loadu_si256(lines.as_ptr().add(read).cast()) };
+        let bytes = unsafe { _mm256_loadu_si256(data.as_ptr().add(read).cast()) };
         unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(written).cast(), bytes) };
         let newline = _mm256_cmpeq_epi8(bytes, _mm256_set1_epi8(b'\n' as i8));
         let carriage = _mm256_cmpeq_epi8(bytes, _mm256_set1_epi8(b'\r' as i8));
-        let ends = _mm256_movemask_epi8(_mm256_or_si256(newline, carriage)) as u32;
-        if ends == 0 {
+        let header = _mm256_cmpeq_epi8(bytes, _mm256_set1_epi8(b'>' as i8));
+        let special =
+            _mm256_movemask_epi8(_mm256_or_si256(_mm256_or_si256(newline, carriage), header))
+                as u32;
+        if special == 0 {
             read += 32;
             written += 32;
             continue;
         }
-        let letters = ends.trailing_zeros() as usize;
+        let letters = special.trailing_zeros() as usize;
         read += letters;
         written += letters;
-        let (line_end, kept) = line_end_at(lines, read);
-        read += line_end;
+        let Some((step, kept)) = special_at(data, read) else {
+            return (read, written, true);
+        };
         if kept {
-            out[written] = b'\r';
+            out[written] = data[read];
             written += 1;
         }
+        read += step;
     }
-    // The last line end before `lines` ends is judged on the whole of `lines`, as here.
-    let (more_read, more_written) = remove_line_ends(&lines[read..], &mut out[written..]);
-    (read + more_read, written + more_written)
+    let (stop, more_written, ended) = copy_letters(data, read, &mut out[written..]);
+    (stop, written + more_written, ended)
+}
+
+/// At a '\n', '\r' or '>' of `data`: None if it is a '>' that starts a line (a header), else
+/// how many bytes to step over and whether the byte stays a letter.
+#[inline(always)]
+fn special_at(data: &[u8], at: usize) -> Option<(usize, bool)> {
+    if data[at] == b'>' {
+        if at == 0 || data[at - 1] == b'\n' {
+            return None;
+        }
+        return Some((1, true));
+    }
+    Some(line_end_at(data, at))
 }
 
 /// At a '\n' or '\r' of `lines`: how many bytes to step over, and whether it is a stray '\r'
@@ -384,14 +420,18 @@ impl KmerCounter {
         self.staged = 0;
         self.staged_before = 0;
         self.counted = 0;
-        // Below this length the per-record fold of the tables costs more than direct counting
-        // (an extra lookup per k-mer) saves.
+        self.direct = letters_bound < self.direct_below();
+    }
+
+    /// Below this length the per-record fold of the tables costs more than direct counting (an
+    /// extra lookup per k-mer) saves.
+    fn direct_below(&self) -> usize {
         let pair_entries = if paired(self.k) {
             PAIR_LANES * 4 * self.columns.len()
         } else {
             0
         };
-        self.direct = letters_bound < (self.tables.len() + pair_entries) / 2;
+        (self.tables.len() + pair_entries) / 2
     }
 
     /// Adds the next letters of the record. `row` (zeroed at `begin`) receives canonical counts.
@@ -411,26 +451,39 @@ impl KmerCounter {
 
     /// Adds the letters of a record's lines as they are in a FASTA file: line ends ("\n",
     /// "\r\n", and a "\r" that ends `lines`) are left out, as `fasta_blocks::for_each_line`
-    /// does, without one call per line.
-    pub fn push_lines(&mut self, mut lines: &[u8], row: &mut [u32]) -> Result<(), u64> {
-        while !lines.is_empty() {
+    /// does, without one call per line. `lines` holds no '>' that starts a line.
+    pub fn push_lines(&mut self, lines: &[u8], row: &mut [u32]) -> Result<(), u64> {
+        let read = self.push_record_lines(lines, row)?;
+        debug_assert_eq!(read, lines.len(), "no header inside the lines");
+        Ok(())
+    }
+
+    /// Adds the letters of the sequence lines that start `data`, as `push_lines` does, up to
+    /// the first '>' that starts a line (the next record's header) or the end of `data`: the
+    /// record's end is found in the same pass. Returns the length of the record's lines in
+    /// `data`.
+    pub fn push_record_lines(&mut self, data: &[u8], row: &mut [u32]) -> Result<usize, u64> {
+        let mut read = 0;
+        loop {
             let out = &mut self.staging[self.staged..];
             #[cfg(target_arch = "x86_64")]
-            let (read, written) = if self.avx2 {
+            let (stop, written, ended) = if self.avx2 {
                 // SAFETY: the CPU was found to support AVX2 when the counter was made.
-                unsafe { remove_line_ends_avx2(lines, out) }
+                unsafe { copy_letters_avx2(data, read, out) }
             } else {
-                remove_line_ends(lines, out)
+                copy_letters(data, read, out)
             };
             #[cfg(not(target_arch = "x86_64"))]
-            let (read, written) = remove_line_ends(lines, out);
+            let (stop, written, ended) = copy_letters(data, read, out);
             self.staged += written;
-            lines = &lines[read..];
+            read = stop;
             if self.staged >= STAGING_LETTERS {
                 self.count_full_staging(row)?;
             }
+            if ended {
+                return Ok(read);
+            }
         }
-        Ok(())
     }
 
     /// Letters of the record so far.
@@ -451,6 +504,10 @@ impl KmerCounter {
 
     /// Ends the record: its k-mer counts are in `row`; returns how many k-mers it had.
     pub fn finish(&mut self, row: &mut [u32]) -> Result<u64, u64> {
+        if self.staged_before == 0 {
+            // Nothing counted yet: the record's length is known now, whatever `begin` was told.
+            self.direct = self.staged < self.direct_below();
+        }
         self.count_staged(row)?;
         if !self.direct {
             self.fold_tables(row);
@@ -684,51 +741,66 @@ pub(crate) mod tests {
             }
         }
 
-        /// Line ends left out in place, against the line reader's split into lines.
+        /// Line ends left out in place and the record's end found, against the line reader's
+        /// split into lines.
         #[test]
         fn line_ends_are_left_out_like_the_line_reader(
-            lines in proptest::collection::vec(
+            data in proptest::collection::vec(
                 proptest::sample::select(b"ACGTACGTACGTn\r\n\n".to_vec()),
                 0..40_000,
             ),
+            headers in proptest::collection::vec(0usize..40_000, 0..4),
             out_sizes in proptest::collection::vec(1usize..100, 1..8),
             k in 1usize..=MAX_K,
+            bounded in proptest::bool::ANY,
         ) {
+            // A few '>', some of them at a line start (a header, which ends the record).
+            let mut data = data;
+            for at in headers {
+                if at <= data.len() {
+                    data.insert(at, b'>');
+                }
+            }
+            let end = (0..data.len())
+                .find(|&i| data[i] == b'>' && (i == 0 || data[i - 1] == b'\n'))
+                .unwrap_or(data.len());
             let mut letters = Vec::new();
-            crate::fasta_blocks::for_each_line(&lines, |line| {
+            crate::fasta_blocks::for_each_line(&data[..end], |line| {
                 letters.extend_from_slice(line);
                 Ok::<(), ()>(())
             })
             .unwrap();
             // Output buffers of any size, down to one byte.
             let mut copied = Vec::new();
-            let mut rest = &lines[..];
+            let mut read = 0;
             for size in out_sizes.iter().cycle() {
-                if rest.is_empty() {
-                    break;
-                }
                 let mut out = vec![0u8; *size];
-                let (read, written) = remove_line_ends(rest, &mut out);
+                let (stop, written, ended) = copy_letters(&data, read, &mut out);
                 #[cfg(target_arch = "x86_64")]
                 if std::arch::is_x86_feature_detected!("avx2") {
                     let mut wide = vec![0u8; *size];
                     // SAFETY: AVX2 checked just above.
-                    let wide_result = unsafe { remove_line_ends_avx2(rest, &mut wide) };
-                    proptest::prop_assert_eq!(wide_result, (read, written));
+                    let wide_result = unsafe { copy_letters_avx2(&data, read, &mut wide) };
+                    proptest::prop_assert_eq!(wide_result, (stop, written, ended));
                     proptest::prop_assert_eq!(&wide[..written], &out[..written]);
                 }
-                proptest::prop_assert!(read > 0);
+                proptest::prop_assert!(stop > read || ended);
                 copied.extend_from_slice(&out[..written]);
-                rest = &rest[read..];
+                read = stop;
+                if ended {
+                    break;
+                }
             }
+            proptest::prop_assert_eq!(read, end);
             proptest::prop_assert_eq!(&copied, &letters);
             let mut counter = KmerCounter::new(k);
             let mut row = vec![0u32; counter.width()];
-            counter.begin(lines.len());
-            let counted = counter
-                .push_lines(&lines, &mut row)
-                .and_then(|()| counter.finish(&mut row));
-            match letters.iter().position(|&b| b == b'\r') {
+            counter.begin(if bounded { end } else { usize::MAX });
+            let counted = counter.push_record_lines(&data, &mut row).and_then(|read| {
+                assert_eq!(read, end, "the record's end");
+                counter.finish(&mut row)
+            });
+            match letters.iter().position(|&b| b == b'\r' || b == b'>') {
                 Some(stray) => proptest::prop_assert_eq!(counted, Err(stray as u64)),
                 None => {
                     let expected = naive(&letters, k);
