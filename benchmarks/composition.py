@@ -245,6 +245,21 @@ def _frequencies(counts: np.ndarray) -> np.ndarray:
     return (counts / np.maximum(totals, 1)).astype(np.float32)
 
 
+def _wait_until_idle(step_seconds: float = 0.02, limit_seconds: float = 2.0) -> None:
+    """Waits until no thread of this process uses CPU, at most `limit_seconds`.
+
+    numpy's OpenBLAS starts worker threads at import that spin for about 0.1 s: timed right after
+    the imports, a call would share the CPU with that spin (on 2 cores, about 20 ms of it overlapped
+    the parse) and have it counted in its CPU time. Every tool waits alike.
+    """
+    deadline = time.perf_counter() + limit_seconds
+    while time.perf_counter() < deadline:
+        before = time.process_time()
+        time.sleep(step_seconds)
+        if time.process_time() - before < 0.1 * step_seconds:
+            return
+
+
 def _worker(tool: str, path: Path, threads: int | None, min_length: int) -> dict[str, float]:
     """Parse `path` with one tool in this process; report the call's wall and CPU time, sizes."""
     # Each parse returns its output arrays, the matrix first.
@@ -278,6 +293,7 @@ def _worker(tool: str, path: Path, threads: int | None, min_length: int) -> dict
     else:
         raise ValueError(f"unknown worker tool {tool!r}")
     rss_after_imports = current_rss_bytes()
+    _wait_until_idle()
     start_wall, start_cpu = time.perf_counter(), time.process_time()  # CPU: all threads
     arrays = parse()
     call_seconds = time.perf_counter() - start_wall
