@@ -20,7 +20,7 @@
 use crate::kmer::{ascii_code, ascii_order_columns, canonical_count, AMBIGUOUS, BASE_CODE, MAX_K};
 
 /// Windows examined per step of the branch-free path.
-const CHUNK: usize = 64;
+const CHUNK: usize = 128;
 /// Letters gathered before they are counted in one go.
 pub const STAGING_LETTERS: usize = 16 << 10;
 /// Room past `STAGING_LETTERS` for the last 32-byte store of the line-end removal.
