@@ -3,8 +3,10 @@
 //! The reader thread only reads: it fills a large buffer, cuts it just before the last header
 //! that starts a line ('>' after '\n') and carries the cut-off tail over to the next block. A
 //! block therefore holds whole records, and workers find the records, lines and letters in it
-//! themselves (`FastaRecords`, `for_each_line`). A record longer than a block grows the buffer
-//! until it fits, as the line reader's batch did.
+//! themselves: the composition finds each record's end while it copies the record's letters
+//! (`KmerCounter::push_record_lines`), or, for a block cut short by a read error or a cut-off
+//! longer than its staging, with `FastaRecords` and `for_each_line`. A record longer than a
+//! block grows the buffer until it fits, as the line reader's batch did.
 
 use std::fs::File;
 use std::io::{self, Read};
