@@ -36,6 +36,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -218,9 +219,10 @@ def log(message: str) -> None:
     print(f"[debian-community] {message}", flush=True)
 
 
-def run(argv: Sequence[str], **kwargs: object) -> None:
+def run(argv: Sequence[str], **kwargs: Any) -> None:
     """Run a command; stop the script with its stderr tail when it fails."""
-    completed = subprocess.run(list(argv), capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+    kwargs.setdefault("stdout", subprocess.DEVNULL)
+    completed = subprocess.run(list(argv), stderr=subprocess.PIPE, text=True, **kwargs)
     if completed.returncode != 0:
         tail = "\n".join(completed.stderr.strip().splitlines()[-15:])
         sys.exit(f"debian_community.py: `{' '.join(argv[:3])} ...` failed:\n{tail}")
