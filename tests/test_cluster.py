@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vaebin.cluster import ClusterConfig, _reassign_noise, cluster_latent
+from vaebin.cluster import ClusterConfig, _assign_leftovers, _reassign_noise, cluster_latent
 
 
 def blobs(
@@ -61,12 +61,45 @@ def test_outlier_stays_unbinned_and_long_outlier_is_its_own_bin() -> None:
     points = np.vstack([points, np.full((1, 8), 500.0, dtype=np.float32)])
     names = [str(i) for i in range(points.shape[0])]
     short = np.append(np.full(truth.size, 10_000), 5_000)
-    result = cluster_latent(points, short, names, ClusterConfig(min_bin_size=0, metric="euclidean"))
+    keep_noise = ClusterConfig(min_bin_size=0, metric="euclidean", assign_leftovers=False)
+    result = cluster_latent(points, short, names, keep_noise)
     assert result.labels[-1] == -1
+    assert result.n_noise == 1
     long = np.append(np.full(truth.size, 10_000), 300_000)
-    result = cluster_latent(points, long, names, ClusterConfig(metric="euclidean"))
-    assert result.labels[-1] >= 0
-    assert np.sum(result.labels == result.labels[-1]) == 1
+    for assign in (False, True):
+        config = ClusterConfig(metric="euclidean", assign_leftovers=assign)
+        result = cluster_latent(points, long, names, config)
+        assert result.labels[-1] >= 0
+        assert np.sum(result.labels == result.labels[-1]) == 1
+
+
+def test_noise_joins_the_bin_of_its_nearest_binned_neighbour() -> None:
+    # Cluster 0 (x near 0) and cluster 1 (x near 10) are bins; cluster 2 (x near 20) is under
+    # min_bin_size and neither receives noise nor merges into a bin.
+    points = np.array(
+        [[0.0, 0.0], [0.0, 1.0], [10.0, 0.0], [10.0, 1.0], [20.0, 0.0], [4.0, 0.0], [16.0, 0.0]]
+    )
+    labels = np.array([0, 0, 1, 1, 2, -1, -1])
+    lengths = np.array([100, 100, 100, 100, 50, 10, 10])
+    updated = _assign_leftovers(points, labels, lengths, min_bin_size=150)
+    # (4, 0) is nearest to (0, 0); (16, 0) is nearest to (10, 0) among bin members.
+    assert updated.tolist() == [0, 0, 1, 1, 2, 0, 1]
+    assert labels.tolist() == [0, 0, 1, 1, 2, -1, -1]
+    # No bin at all: nothing to join.
+    assert _assign_leftovers(points, labels, lengths, 10_000).tolist() == labels.tolist()
+
+
+def test_noise_assignment_is_on_by_default_and_counted() -> None:
+    points, _ = blobs()
+    points = np.vstack([points, np.full((1, 8), 500.0, dtype=np.float32)])
+    names = [str(i) for i in range(points.shape[0])]
+    lengths = np.full(points.shape[0], 10_000)
+    config = ClusterConfig(metric="euclidean")
+    assert config.assign_leftovers
+    result = cluster_latent(points, lengths, names, config)
+    assert result.n_noise == 1
+    assert result.n_reassigned == 1
+    assert np.all(result.labels >= 0)
 
 
 def test_noise_reassignment_takes_only_points_inside_a_cluster_spread() -> None:

@@ -343,6 +343,15 @@ def _cluster_options(function: Any) -> Any:
             help="Give HDBSCAN noise contigs to a cluster when they lie within its own spread.",
         ),
         click.option(
+            "--assign-leftovers/--no-assign-leftovers",
+            default=defaults.assign_leftovers,
+            show_default=True,
+            help=(
+                "Put contigs left outside every bin (HDBSCAN noise, clusters under "
+                "--min-bin-size) in the bin of their nearest binned neighbour."
+            ),
+        ),
+        click.option(
             "--split-separator",
             default=None,
             help=(
@@ -393,6 +402,7 @@ def _cluster_config(
     cluster_selection: str,
     recluster: bool,
     reassign_noise: bool,
+    assign_leftovers: bool,
     split_separator: str | None,
     bin_prefix: str,
     threads: int | None,
@@ -406,6 +416,7 @@ def _cluster_config(
         min_bin_size=min_bin_size,
         recluster=recluster,
         reassign_noise=reassign_noise,
+        assign_leftovers=assign_leftovers,
         split_separator=split_separator or None,
         bin_prefix=bin_prefix,
         threads=threads or 1,
@@ -453,6 +464,7 @@ def bin_command(
     cluster_selection: str,
     recluster: bool,
     reassign_noise: bool,
+    assign_leftovers: bool,
     split_separator: str | None,
     bin_prefix: str,
     no_fasta: bool,
@@ -498,6 +510,7 @@ def bin_command(
             cluster_selection,
             recluster,
             reassign_noise,
+            assign_leftovers,
             split_separator,
             bin_prefix,
             threads,
@@ -592,6 +605,7 @@ def cluster(
     cluster_selection: str,
     recluster: bool,
     reassign_noise: bool,
+    assign_leftovers: bool,
     split_separator: str | None,
     bin_prefix: str,
     no_fasta: bool,
@@ -611,6 +625,7 @@ def cluster(
         cluster_selection,
         recluster,
         reassign_noise,
+        assign_leftovers,
         split_separator,
         bin_prefix,
         threads,
