@@ -47,6 +47,7 @@ RUNS_DIR = BENCHMARKS_DIR / "data" / "binning-runs"
 COMMUNITY = "simulated"  # or "debian"; select_community() sets the three paths above
 RESULTS_PATH = BENCHMARKS_DIR / "RESULTS.md"
 SECTION_TITLE = "## Binning"
+NOTES_TITLE = "### Notes"
 VAMB_ENV_DIR = BENCHMARKS_DIR / "envs" / "vamb"
 VAMB_VERSION = "5.0.4"
 # What vaebin-rs is built from, for the commit a run reports.
@@ -675,6 +676,10 @@ def write_section(body: list[str]) -> None:
         end = next(
             (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
         )
+        # Notes written by hand at the end of the section outlive a rerun.
+        notes = next((i for i in range(start + 1, end) if lines[i].rstrip() == NOTES_TITLE), None)
+        if notes is not None:
+            section += "\n" + "".join(lines[notes:end]).rstrip("\n") + "\n"
         after = "".join(lines[end:])
         updated = "".join(lines[:start]) + section + ("\n" + after if after else "")
     temporary = RESULTS_PATH.with_name(f".{RESULTS_PATH.name}.{os.getpid()}.tmp")
