@@ -164,6 +164,25 @@ struct BlockResult {
     error: Option<(u64, String)>,
 }
 
+impl BlockResult {
+    /// Records the name of the block's record `index` from its header line and returns where
+    /// it starts in `names`; None (with the error recorded) when the header has no valid name.
+    fn push_name(&mut self, header: &[u8], index: u64) -> Option<usize> {
+        match record_name(header) {
+            Ok(name) => {
+                let start = self.names.len();
+                self.names.extend_from_slice(name);
+                self.name_ends.push(self.names.len());
+                Some(start)
+            }
+            Err(problem) => {
+                self.error = Some((index, problem.to_string()));
+                None
+            }
+        }
+    }
+}
+
 /// Parses and counts the records of one FASTA block.
 fn featurize_block(block: &FastaBlock, counter: &mut KmerCounter, min_length: u64) -> BlockResult {
     if block.read_error.is_none() && min_length <= STAGING_LETTERS as u64 {
@@ -182,15 +201,9 @@ fn featurize_block(block: &FastaBlock, counter: &mut KmerCounter, min_length: u6
             result.error = Some((index + u64::from(record.header_complete), problem));
             return result;
         }
-        let name = match record_name(record.header) {
-            Ok(name) => name,
-            Err(problem) => {
-                result.error = Some((index, problem.to_string()));
-                return result;
-            }
+        let Some(name_start) = result.push_name(record.header, index) else {
+            return result;
         };
-        result.names.extend_from_slice(name);
-        result.name_ends.push(result.names.len());
         // A record shorter than the cut-off is measured but neither counted nor checked.
         if (record.lines.len() as u64) < min_length {
             result.bases += letter_count(record.lines);
@@ -218,6 +231,7 @@ fn featurize_block(block: &FastaBlock, counter: &mut KmerCounter, min_length: u6
         } else {
             match counted {
                 Ok(counted) => {
+                    let name = &result.names[name_start..];
                     kept.names.extend_from_slice(name);
                     kept.name_lengths.push(name.len());
                     kept.lengths.push(letters as i64);
@@ -263,15 +277,9 @@ fn featurize_block_in_one_pass(
         if let [rest @ .., b'\r'] = header {
             header = rest;
         }
-        let name = match record_name(header) {
-            Ok(name) => name,
-            Err(problem) => {
-                result.error = Some((index, problem.to_string()));
-                return result;
-            }
+        let Some(name_start) = result.push_name(header, index) else {
+            return result;
         };
-        result.names.extend_from_slice(name);
-        result.name_ends.push(result.names.len());
         let data = &content[(header_end + 1).min(content.len())..];
         let kept = &mut result.kept;
         let row_start = kept.counts.len();
@@ -296,6 +304,7 @@ fn featurize_block_in_one_pass(
         } else {
             match counter.finish(row) {
                 Ok(counted) => {
+                    let name = &result.names[name_start..];
                     kept.names.extend_from_slice(name);
                     kept.name_lengths.push(name.len());
                     kept.lengths.push(letters as i64);
