@@ -347,8 +347,8 @@ def _cluster_options(function: Any) -> Any:
             default=defaults.assign_leftovers,
             show_default=True,
             help=(
-                "Put contigs left outside every bin (HDBSCAN noise, clusters under "
-                "--min-bin-size) in the bin of their nearest binned neighbour."
+                "Put each HDBSCAN noise contig in the bin of its nearest binned neighbour "
+                "(clusters under --min-bin-size stay apart and are dropped)."
             ),
         ),
         click.option(
