@@ -15,7 +15,10 @@ from vaebin.encode import ModelInput, build_model_input
 from vaebin.model import VAE, ModelConfig, VAEOutput, block_loss_weights, kl_divergence, vae_loss
 from vaebin.train import TrainConfig, encode_latent, load_model, save_model, train_vae
 
-FAST = TrainConfig(epochs=4, batch_size=16, batch_doubling_epochs=(2,), threads=1, quiet=True)
+# On the CPU also where a GPU is present: the round trips compare bit for bit.
+FAST = TrainConfig(
+    epochs=4, batch_size=16, batch_doubling_epochs=(2,), threads=1, device="cpu", quiet=True
+)
 TINY = ModelConfig(hidden_sizes=(16, 16), latent_size=4)
 
 
@@ -172,7 +175,7 @@ def test_save_load_round_trip_and_reuse_on_new_data(tmp_path: Path) -> None:
 
 def test_article_preset_trains_and_round_trips(tmp_path: Path) -> None:
     model_input = synthetic_input()
-    config = TrainConfig.for_preset("article", epochs=3, threads=1, quiet=True)
+    config = TrainConfig.for_preset("article", epochs=3, threads=1, device="cpu", quiet=True)
     result = train_vae(model_input, config, progress=False)
     assert result.latent_means.shape == (60, 8)
     assert result.model.feature_low is not None
