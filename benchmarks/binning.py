@@ -5,17 +5,25 @@ related models and strains, 4 samples, 22 M reads) in the same run, one after th
 
     python benchmarks/binning.py --setup-vamb     # once: benchmarks/envs/vamb with VAMB 5.0.4
     python benchmarks/binning.py [--skip-simulate] [--tools vaebin,article,vamb,metabat2]
+                                 [--seeds 1,2,3]
 
 `--community debian` runs the same comparison on a community the project did not generate:
 real genomes from Debian packages, ART reads, a MEGAHIT co-assembly and minimap2 mappings
 (benchmarks/debian_community.py); its figures go into their own section of RESULTS.md.
 
+Training is stochastic, so one seed can flatter or wrong any tool: every tool runs once per
+seed of `--seeds` (1, 2 and 3 unless told), that seed passed as its own `--seed`; for each seed
+the tools run one after the other, vaebin-rs and VAMB back to back. The community is another
+matter: it is simulated once, with its own fixed seed (COMMUNITY_SEED), and cached.
+
 Each tool's wall time includes its own abundance computation from the BAMs (VAMB through
-pycoverm, MetaBAT2 through `jgi_summarize_bam_contig_depths`, vaebin-rs through its Rust core),
-and peak RSS comes from `/usr/bin/time -v` (the larger of the two commands of MetaBAT2).
-Bins are scored with `vaebin.evaluate.evaluate_bins` against the simulator's CAMI truth. The
-figures, the machine and the bars go into the `## Binning` section of benchmarks/RESULTS.md;
-every tool's raw output, log and per-genome table stay under benchmarks/data/binning-runs/.
+pycoverm, MetaBAT2 through `jgi_summarize_bam_contig_depths`, rerun for every seed, vaebin-rs
+through its Rust core), and peak RSS comes from `/usr/bin/time -v` (the larger of the two
+commands of MetaBAT2). Bins are scored with `vaebin.evaluate.evaluate_bins` against the
+simulator's CAMI truth. The figures over all seeds (NC genomes per seed and their mean, median
+times, the largest peak RSS), one row per tool and seed, the machine and the bars go into the
+`## Binning` section of benchmarks/RESULTS.md; every run's raw output, log and per-genome table
+stay under benchmarks/data/binning-runs/seed<N>/ (`--report-only` reports them again).
 """
 
 from __future__ import annotations
@@ -26,11 +34,12 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from functools import cache
@@ -53,7 +62,9 @@ VAMB_VERSION = "5.0.4"
 # What vaebin-rs is built from, for the commit a run reports.
 SOURCE_PATHS = ("python", "rust", "Cargo.toml", "pyproject.toml")
 
-SEED = 1
+# The community is simulated once with its own seed; the tools run once per seed of SEEDS.
+COMMUNITY_SEED = 1
+SEEDS = (1, 2, 3)
 THREADS = 2
 MIN_CONTIG_BP = 2000
 METABAT_MIN_CONTIG_BP = 2500  # metabat2's own default (and its floor is 1500)
@@ -91,9 +102,10 @@ class CommandCost:
 
 @dataclass(frozen=True)
 class ToolRun:
-    """One tool's measured commands and its bins as contig -> bin."""
+    """One tool's measured commands with one seed, and its bins as contig -> bin."""
 
     tool: str
+    seed: int
     commands: list[CommandCost]
     bins: dict[str, str]
 
@@ -111,6 +123,11 @@ class ToolRun:
     def cpu_seconds(self) -> float:
         """User plus system time of all its commands."""
         return sum(command.cpu_seconds for command in self.commands)
+
+
+# Runs and their scores by tool, then by seed (tools in TOOL_ORDER, seeds in the order asked).
+Runs = dict[str, dict[int, ToolRun]]
+Results = dict[str, dict[int, EvaluationResult]]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,6 +232,11 @@ def select_community(name: str) -> None:
         SECTION_TITLE = "## Binning on real genomes"
 
 
+def seed_dir(seed: int) -> Path:
+    """Where the runs with tool seed `seed` keep their outputs, logs, time reports and scores."""
+    return RUNS_DIR / f"seed{seed}"
+
+
 def community_ready() -> bool:
     """The simulator writes samplesheet.csv last, so its presence means a complete community."""
     return (COMMUNITY_DIR / "samplesheet.csv").is_file() and (
@@ -240,7 +262,7 @@ def simulate_community() -> None:
             "--preset",
             "benchmark",
             "--seed",
-            str(SEED),
+            str(COMMUNITY_SEED),
             "--threads",
             str(THREADS),
             "--outdir",
@@ -367,9 +389,9 @@ def _vaebin_executable() -> Path:
     return executable
 
 
-def run_vaebin(tool: str) -> ToolRun:
+def run_vaebin(tool: str, seed: int) -> ToolRun:
     """vaebin-rs `bin` end to end from the BAMs, with the default or the article preset."""
-    outdir = RUNS_DIR / tool
+    outdir = seed_dir(seed) / tool
     shutil.rmtree(outdir, ignore_errors=True)
     preset = "article" if tool == "article" else "default"
     argv = [
@@ -390,12 +412,12 @@ def run_vaebin(tool: str) -> ToolRun:
         "--threads",
         str(THREADS),
         "--seed",
-        str(SEED),
+        str(seed),
     ]
     revision = source_revision()
-    run = ToolRun(tool, [measure(argv, RUNS_DIR / f"{tool}.log")], collect_bins(tool))
-    (RUNS_DIR / f"{tool}.revision").write_text(revision + "\n")
-    return run
+    cost = measure(argv, seed_dir(seed) / f"{tool}.log")
+    (seed_dir(seed) / f"{tool}.revision").write_text(revision + "\n")
+    return ToolRun(tool, seed, [cost], collect_bins(tool, seed))
 
 
 def source_revision() -> str:
@@ -412,11 +434,11 @@ def source_revision() -> str:
     return f"{commit}-dirty" if changed else commit
 
 
-def run_vamb() -> ToolRun:
+def run_vamb(seed: int) -> ToolRun:
     """VAMB's default contig workflow from the BAMs; bins are the clusters it writes as FASTA."""
     if not vamb_works():
         sys.exit("binning.py: VAMB is not set up; run `python benchmarks/binning.py --setup-vamb`")
-    outdir = RUNS_DIR / "vamb"
+    outdir = seed_dir(seed) / "vamb"
     shutil.rmtree(outdir, ignore_errors=True)  # VAMB refuses an existing output folder
     argv = [
         str(_vamb_executable()),
@@ -433,16 +455,21 @@ def run_vamb() -> ToolRun:
         "-p",
         str(THREADS),
         "--seed",
-        str(SEED),
+        str(seed),
         "--minfasta",
         str(MIN_BIN_BP),
     ]
-    return ToolRun("vamb", [measure(argv, RUNS_DIR / "vamb.log")], collect_bins("vamb"))
+    cost = measure(argv, seed_dir(seed) / "vamb.log")
+    return ToolRun("vamb", seed, [cost], collect_bins("vamb", seed))
 
 
-def run_metabat2() -> ToolRun:
-    """jgi_summarize_bam_contig_depths, then metabat2; bins are its FASTA files."""
-    outdir = RUNS_DIR / "metabat2"
+def run_metabat2(seed: int) -> ToolRun:
+    """jgi_summarize_bam_contig_depths, then metabat2; bins are its FASTA files.
+
+    The depths do not depend on the seed, but they are part of MetaBAT2's cost, so every seed
+    computes them again.
+    """
+    outdir = seed_dir(seed) / "metabat2"
     shutil.rmtree(outdir, ignore_errors=True)
     (outdir / "bins").mkdir(parents=True)
     depth_path = outdir / "depth.txt"
@@ -453,7 +480,7 @@ def run_metabat2() -> ToolRun:
             str(depth_path),
             *map(str, community_bams()),
         ],
-        RUNS_DIR / "metabat2-depth.log",
+        seed_dir(seed) / "metabat2-depth.log",
     )
     bin_cost = measure(
         [
@@ -471,14 +498,14 @@ def run_metabat2() -> ToolRun:
             "-t",
             str(THREADS),
             "--seed",
-            str(SEED),
+            str(seed),
         ],
-        RUNS_DIR / "metabat2.log",
+        seed_dir(seed) / "metabat2.log",
     )
-    return ToolRun("metabat2", [depth_cost, bin_cost], collect_bins("metabat2"))
+    return ToolRun("metabat2", seed, [depth_cost, bin_cost], collect_bins("metabat2", seed))
 
 
-# The `/usr/bin/time -v` reports of each tool's commands, in the order they run.
+# The `/usr/bin/time -v` reports of each tool's commands in its seed's folder, in run order.
 TIME_REPORTS = {
     "vaebin": ("vaebin.time",),
     "article": ("article.time",),
@@ -487,9 +514,9 @@ TIME_REPORTS = {
 }
 
 
-def collect_bins(tool: str) -> dict[str, str]:
-    """contig -> bin from the output `tool` left in its folder under RUNS_DIR."""
-    outdir = RUNS_DIR / tool
+def collect_bins(tool: str, seed: int) -> dict[str, str]:
+    """contig -> bin from the output `tool` left in its folder for `seed`."""
+    outdir = seed_dir(seed) / tool
     if tool in ("vaebin", "article"):
         return read_clusters(outdir / "clusters.tsv")
     if tool == "vamb":
@@ -501,10 +528,12 @@ def collect_bins(tool: str) -> dict[str, str]:
     return read_fasta_bins(outdir / "bins")
 
 
-def reload_run(tool: str) -> ToolRun:
-    """A tool's last run as it is on disk: its time reports and its bins."""
-    costs = [read_time_report(RUNS_DIR / name) for name in TIME_REPORTS[tool]]
-    return ToolRun(tool, costs, collect_bins(tool))
+def reload_run(tool: str, seed: int) -> ToolRun:
+    """A tool's last run with `seed` as it is on disk: its time reports and its bins."""
+    if not (seed_dir(seed) / tool).is_dir():
+        sys.exit(f"binning.py: no {tool} run with seed {seed} in {seed_dir(seed)}; run it first")
+    costs = [read_time_report(seed_dir(seed) / name) for name in TIME_REPORTS[tool]]
+    return ToolRun(tool, seed, costs, collect_bins(tool, seed))
 
 
 def read_fasta_bins(directory: Path) -> dict[str, str]:
@@ -519,9 +548,10 @@ def read_fasta_bins(directory: Path) -> dict[str, str]:
     return assignments
 
 
-RUNNERS: dict[str, Callable[[], ToolRun]] = {
-    "vaebin": lambda: run_vaebin("vaebin"),
-    "article": lambda: run_vaebin("article"),
+# Each runs its tool with the seed it is given.
+RUNNERS: dict[str, Callable[[int], ToolRun]] = {
+    "vaebin": lambda seed: run_vaebin("vaebin", seed),
+    "article": lambda seed: run_vaebin("article", seed),
     "vamb": run_vamb,
     "metabat2": run_metabat2,
 }
@@ -534,8 +564,8 @@ RUNNERS: dict[str, Callable[[], ToolRun]] = {
 def score(run: ToolRun) -> EvaluationResult:
     """Bins of `run` against the community's truth, bp-weighted."""
     result = evaluate_bins(*community_truth(), run.bins)
-    (RUNS_DIR / f"{run.tool}.evaluation.txt").write_text(result.table() + "\n")
-    (RUNS_DIR / f"{run.tool}.evaluation.json").write_text(result.to_json() + "\n")
+    (seed_dir(run.seed) / f"{run.tool}.evaluation.txt").write_text(result.table() + "\n")
+    (seed_dir(run.seed) / f"{run.tool}.evaluation.json").write_text(result.to_json() + "\n")
     return result
 
 
@@ -543,120 +573,212 @@ def _megabytes(size_bytes: int) -> str:
     return f"{size_bytes / 1e6:,.0f}"
 
 
-def quality_table(runs: dict[str, ToolRun], results: dict[str, EvaluationResult]) -> list[str]:
-    """Markdown rows: one per tool, quality then cost."""
+def _binned_percent(result: EvaluationResult) -> float:
+    return 100 * result.binned_bp / max(result.total_bp, 1)
+
+
+def _per_seed(values: dict[int, int]) -> str:
+    """Values of the seeds in their order, as `13 / 13 / 12`."""
+    return " / ".join(str(value) for value in values.values())
+
+
+def _verdict(passed: bool) -> str:
+    return f"**{'PASS' if passed else 'FAIL'}**"
+
+
+def mean_near_complete(results: dict[int, EvaluationResult]) -> float:
+    """Near-complete genomes of one tool, averaged over its seeds."""
+    return statistics.fmean(result.near_complete for result in results.values())
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One tool's figures over all its seeds, as the bars compare them."""
+
+    near_complete: dict[int, int]
+    """Near-complete genomes with each seed."""
+    mean_near_complete: float
+    wall_seconds: float
+    """Median over the seeds."""
+    cpu_seconds: float
+    """Median over the seeds."""
+    peak_rss_bytes: int
+    """The largest over the seeds."""
+
+
+def summarize(runs: dict[int, ToolRun], results: dict[int, EvaluationResult]) -> Summary:
+    """The figures of a tool's runs and scores over all its seeds."""
+    return Summary(
+        near_complete={seed: result.near_complete for seed, result in results.items()},
+        mean_near_complete=mean_near_complete(results),
+        wall_seconds=statistics.median(run.wall_seconds for run in runs.values()),
+        cpu_seconds=statistics.median(run.cpu_seconds for run in runs.values()),
+        peak_rss_bytes=max(run.peak_rss_bytes for run in runs.values()),
+    )
+
+
+def summary_table(runs: Runs, results: Results, seeds: Sequence[int]) -> list[str]:
+    """Markdown rows: one per tool, its figures over all seeds."""
+    means = " | ".join(f"{label}, mean" for label, _, _ in QUALITY_COLUMNS[1:])
+    lines = [
+        f"| tool | NC per seed ({' / '.join(map(str, seeds))}) | NC, mean | {means} "
+        "| ARI (bp), mean | bins, mean | binned bp, mean | wall time, median "
+        "| CPU time, median | peak RSS, max |",
+        "|---" * (len(QUALITY_COLUMNS) + 8) + "|",
+    ]
+    for tool, by_seed in runs.items():
+        scores = list(results[tool].values())
+        summary = summarize(by_seed, results[tool])
+        counts = " | ".join(
+            f"{statistics.fmean(result.count(c, p) for result in scores):.1f}"
+            for _, c, p in QUALITY_COLUMNS[1:]
+        )
+        ari = statistics.fmean(result.adjusted_rand_index for result in scores)
+        bins = statistics.fmean(result.n_bins for result in scores)
+        binned = statistics.fmean(_binned_percent(result) for result in scores)
+        lines.append(
+            f"| {TOOL_LABELS[tool]} | {_per_seed(summary.near_complete)} "
+            f"| {summary.mean_near_complete:.1f} | {counts} | {ari:.3f} | {bins:.1f} "
+            f"| {binned:.1f}% | {summary.wall_seconds:.0f} s | {summary.cpu_seconds:.0f} s "
+            f"| {_megabytes(summary.peak_rss_bytes)} MB |"
+        )
+    return lines
+
+
+def seed_table(runs: Runs, results: Results) -> list[str]:
+    """Markdown rows: one per tool and seed, quality then cost."""
     quality_headers = " | ".join(label for label, _, _ in QUALITY_COLUMNS)
     lines = [
-        f"| tool | {quality_headers} | ARI (bp) | bins | binned bp | wall time | CPU time "
-        "| peak RSS |",
-        "|---" * (len(QUALITY_COLUMNS) + 7) + "|",
+        f"| tool | seed | {quality_headers} | ARI (bp) | bins | binned bp | wall time "
+        "| CPU time | peak RSS |",
+        "|---" * (len(QUALITY_COLUMNS) + 8) + "|",
     ]
-    for tool, run in runs.items():
-        result = results[tool]
-        counts = " | ".join(str(result.count(c, p)) for _, c, p in QUALITY_COLUMNS)
-        if len(run.commands) > 1:
-            rss = " + ".join(_megabytes(c.peak_rss_bytes) for c in run.commands)
-            rss = f"{_megabytes(run.peak_rss_bytes)} MB (max of {rss})"
-            wall = " + ".join(f"{c.wall_seconds:.0f}" for c in run.commands)
-            wall = f"{run.wall_seconds:.0f} s ({wall})"
-        else:
-            rss = f"{_megabytes(run.peak_rss_bytes)} MB"
-            wall = f"{run.wall_seconds:.0f} s"
-        binned = f"{100 * result.binned_bp / max(result.total_bp, 1):.1f}%"
-        lines.append(
-            f"| {TOOL_LABELS[tool]} | {counts} | {result.adjusted_rand_index:.3f} | "
-            f"{result.n_bins} | {binned} | {wall} | {run.cpu_seconds:.0f} s | {rss} |"
-        )
-    return lines
-
-
-def bar_lines(runs: dict[str, ToolRun], results: dict[str, EvaluationResult]) -> list[str]:
-    """The bars of the issue, each with its figures and PASS/FAIL (when its tools ran)."""
-    lines: list[str] = []
-    if "vaebin" not in runs:
-        return lines
-    ours = results["vaebin"].near_complete
-    for peer in ("vamb", "metabat2", "article"):
-        if peer in results:
-            theirs = results[peer].near_complete
-            verdict = "PASS" if ours > theirs else "FAIL"
+    for tool, by_seed in runs.items():
+        for seed, run in by_seed.items():
+            result = results[tool][seed]
+            counts = " | ".join(str(result.count(c, p)) for _, c, p in QUALITY_COLUMNS)
+            if len(run.commands) > 1:
+                rss = " + ".join(_megabytes(c.peak_rss_bytes) for c in run.commands)
+                rss = f"{_megabytes(run.peak_rss_bytes)} MB (max of {rss})"
+                wall = " + ".join(f"{c.wall_seconds:.0f}" for c in run.commands)
+                wall = f"{run.wall_seconds:.0f} s ({wall})"
+            else:
+                rss = f"{_megabytes(run.peak_rss_bytes)} MB"
+                wall = f"{run.wall_seconds:.0f} s"
             lines.append(
-                f"- near-complete genomes, vaebin-rs default ({ours}) > {TOOL_LABELS[peer]} "
-                f"({theirs}): **{verdict}**"
+                f"| {TOOL_LABELS[tool]} | {seed} | {counts} | {result.adjusted_rand_index:.3f} | "
+                f"{result.n_bins} | {_binned_percent(result):.1f}% | {wall} "
+                f"| {run.cpu_seconds:.0f} s | {rss} |"
             )
-    if "vamb" in runs:
-        time_ratio = runs["vaebin"].wall_seconds / runs["vamb"].wall_seconds
-        rss_ratio = runs["vaebin"].peak_rss_bytes / runs["vamb"].peak_rss_bytes
-        lines.append(
-            f"- wall time, vaebin-rs / VAMB = {runs['vaebin'].wall_seconds:.0f} s / "
-            f"{runs['vamb'].wall_seconds:.0f} s = {time_ratio:.2f} (bar <= 1): "
-            f"**{'PASS' if time_ratio <= 1 else 'FAIL'}**"
-        )
-        lines.append(
-            f"- peak RSS, vaebin-rs / VAMB = {_megabytes(runs['vaebin'].peak_rss_bytes)} MB / "
-            f"{_megabytes(runs['vamb'].peak_rss_bytes)} MB = {rss_ratio:.2f} (bar <= 1): "
-            f"**{'PASS' if rss_ratio <= 1 else 'FAIL'}**"
-        )
-        cpu_ratio = runs["vaebin"].cpu_seconds / runs["vamb"].cpu_seconds
-        lines.append(
-            f"- (not a bar) CPU time, vaebin-rs / VAMB = {runs['vaebin'].cpu_seconds:.0f} s / "
-            f"{runs['vamb'].cpu_seconds:.0f} s = {cpu_ratio:.2f}"
-        )
-    verdicts = [line for line in lines if line.endswith("**")]
-    passed = sum(line.endswith("**PASS**") for line in verdicts)
-    lines.append(f"- {passed} of {len(verdicts)} bars pass.")
     return lines
 
 
-def command_lines() -> list[str]:
-    """How each tool was invoked, with paths shortened to the community folder."""
+def bar_lines(runs: Runs, results: Results) -> list[str]:
+    """The bars of the issue, each with its figures and PASS/FAIL (when its tools ran).
+
+    Over all seeds: the mean of the NC genomes (with how the seeds compare one by one), the
+    median wall time and the largest peak RSS.
+    """
+    if "vaebin" not in runs:
+        return []
+    summaries = {tool: summarize(by_seed, results[tool]) for tool, by_seed in runs.items()}
+    ours = summaries["vaebin"]
+    lines: list[str] = []
+    verdicts: list[bool] = []
+    for peer in ("vamb", "metabat2", "article"):
+        if peer not in summaries:
+            continue
+        theirs = summaries[peer]
+        passed = ours.mean_near_complete > theirs.mean_near_complete
+        verdicts.append(passed)
+        same = [seed for seed in ours.near_complete if seed in theirs.near_complete]
+        # +1: vaebin-rs had more NC genomes than the peer with that seed, 0 as many, -1 fewer.
+        signs = Counter(
+            (ours.near_complete[seed] > theirs.near_complete[seed])
+            - (ours.near_complete[seed] < theirs.near_complete[seed])
+            for seed in same
+        )
+        lines.append(
+            f"- near-complete genomes, mean over seeds, vaebin-rs default "
+            f"({ours.mean_near_complete:.1f}: {_per_seed(ours.near_complete)}) > "
+            f"{TOOL_LABELS[peer]} ({theirs.mean_near_complete:.1f}: "
+            f"{_per_seed(theirs.near_complete)}): {_verdict(passed)}; with the same seed "
+            f"vaebin-rs default had more in {signs[1]}, as many in {signs[0]} and fewer in "
+            f"{signs[-1]} of {len(same)} seeds"
+        )
+    if "vamb" in summaries:
+        vamb = summaries["vamb"]
+        time_ratio = ours.wall_seconds / vamb.wall_seconds
+        rss_ratio = ours.peak_rss_bytes / vamb.peak_rss_bytes
+        cpu_ratio = ours.cpu_seconds / vamb.cpu_seconds
+        verdicts += [time_ratio <= 1, rss_ratio <= 1]
+        lines += [
+            f"- wall time (median over seeds), vaebin-rs / VAMB = {ours.wall_seconds:.0f} s / "
+            f"{vamb.wall_seconds:.0f} s = {time_ratio:.2f} (bar <= 1): "
+            f"{_verdict(time_ratio <= 1)}",
+            f"- peak RSS (largest over seeds), vaebin-rs / VAMB = "
+            f"{_megabytes(ours.peak_rss_bytes)} MB / {_megabytes(vamb.peak_rss_bytes)} MB = "
+            f"{rss_ratio:.2f} (bar <= 1): {_verdict(rss_ratio <= 1)}",
+            f"- (not a bar) CPU time (median over seeds), vaebin-rs / VAMB = "
+            f"{ours.cpu_seconds:.0f} s / {vamb.cpu_seconds:.0f} s = {cpu_ratio:.2f}",
+        ]
+    lines.append(f"- {sum(verdicts)} of {len(verdicts)} bars pass.")
+    return lines
+
+
+def command_lines(seeds: Sequence[int]) -> list[str]:
+    """How each tool was invoked, paths shortened to the community folder, tool seeds as S."""
     community = "$COMMUNITY"
     if COMMUNITY == "debian":
         made = (
             "- community: `python benchmarks/debian_community.py --outdir $COMMUNITY` (real "
             "genomes from Debian packages, ART reads, MEGAHIT co-assembly, minimap2 `-ax sr` "
-            "BAMs, truth from minimap2 `-x asm10`; cached between runs)"
+            "BAMs, truth from minimap2 `-x asm10`; its own fixed seed; cached between runs)"
         )
     else:
         made = (
-            f"- community: `vaebin-rs simulate --preset benchmark --seed {SEED} "
-            f"--outdir {community}` (cached between runs)"
+            f"- community: `vaebin-rs simulate --preset benchmark --seed {COMMUNITY_SEED} "
+            f"--outdir {community}` (its seed fixed whatever the tool seeds; cached between "
+            "runs)"
         )
     return [
+        f"Commands, S being each tool seed in turn ({', '.join(map(str, seeds))}):",
         made,
         f"- vaebin-rs: `vaebin-rs bin --contigs {community}/contigs.fna.gz --bamdir {community} "
         f"--outdir OUT [--preset article] --min-contig-len {MIN_CONTIG_BP} "
-        f"--min-bin-size {MIN_BIN_BP} --threads {THREADS} --seed {SEED}` (coverage from the BAMs "
+        f"--min-bin-size {MIN_BIN_BP} --threads {THREADS} --seed S` (coverage from the BAMs "
         "in its Rust core; bins as FASTA)",
         f"- VAMB: `vamb bin default --outdir OUT --fasta {community}/contigs.fna.gz "
-        f"--bamdir {community} -m {MIN_CONTIG_BP} -p {THREADS} --seed {SEED} "
+        f"--bamdir {community} -m {MIN_CONTIG_BP} -p {THREADS} --seed S "
         f"--minfasta {MIN_BIN_BP}` (abundance from the BAMs through pycoverm; scored on the "
         "clusters it writes as FASTA)",
         f"- MetaBAT2: `jgi_summarize_bam_contig_depths --outputDepth depth.txt {community}/*.bam` "
         f"then `metabat2 -i {community}/contigs.fna.gz -a depth.txt -o OUT/bin "
-        f"-m {METABAT_MIN_CONTIG_BP} -s {MIN_BIN_BP} -t {THREADS} --seed {SEED}`",
+        f"-m {METABAT_MIN_CONTIG_BP} -s {MIN_BIN_BP} -t {THREADS} --seed S` (depths computed "
+        "again for every seed)",
     ]
 
 
-def tool_versions(tools: Sequence[str]) -> str:
+def tool_versions(runs: Runs) -> str:
     """Versions of the tools that ran, for the report."""
     parts = []
-    if "vaebin" in tools or "article" in tools:
+    if "vaebin" in runs or "article" in runs:
         completed = subprocess.run(
             [str(_vaebin_executable()), "--version"], capture_output=True, text=True
         )
-        revisions = {
-            tool: (RUNS_DIR / f"{tool}.revision").read_text().strip()
+        paths = [
+            seed_dir(seed) / f"{tool}.revision"
             for tool in ("vaebin", "article")
-            if tool in tools and (RUNS_DIR / f"{tool}.revision").is_file()
-        }
-        revision = ", ".join(sorted(set(revisions.values()))) or "unknown"
+            for seed in runs.get(tool, {})
+        ]
+        revisions = {path.read_text().strip() for path in paths if path.is_file()}
+        revision = ", ".join(sorted(revisions)) or "unknown"
         parts.append(f"{completed.stdout.strip()} at commit {revision}")
         parts.append(f"torch {_installed_version('torch')}")
-    if "vamb" in tools:
+    if "vamb" in runs:
         versions = _environment_versions(_vamb_python(), ("vamb", "torch", "numpy", "pycoverm"))
         parts.append(f"VAMB env: {versions}")
-    if "metabat2" in tools:
+    if "metabat2" in runs:
         completed = subprocess.run(
             ["dpkg-query", "-W", "-f", "${Version}", "metabat"], capture_output=True, text=True
         )
@@ -688,8 +810,9 @@ def write_section(body: list[str]) -> None:
 
 
 def report(
-    runs: dict[str, ToolRun],
-    results: dict[str, EvaluationResult],
+    runs: Runs,
+    results: Results,
+    seeds: Sequence[int],
     machine: dict[str, str],
     genomes: int,
     contigs: int,
@@ -705,58 +828,68 @@ def report(
             "profile, 2 x 150 bp, log-normal abundances differing in 4 samples), co-assembled "
             "by MEGAHIT and mapped back with minimap2; the truth scores the "
             f"{contigs:,} contigs >= 2 kbp ({contig_bp / 1e6:.1f} Mbp) that minimap2 places on "
-            "one genome. Tools run one after the other in one run"
+            "one genome."
         )
     else:
         community = (
             "`python benchmarks/binning.py` (issue #6 item 9). Every tool bins the same contigs "
             f"and BAMs of one seeded community ({genomes} genomes incl. related models and "
-            f"strains, {contigs:,} contigs, {contig_bp / 1e6:.1f} Mbp, 4 samples, 22 M reads), "
-            "one after the other in one run"
+            f"strains, {contigs:,} contigs, {contig_bp / 1e6:.1f} Mbp, 4 samples, 22 M reads)."
         )
+    seed_list = ", ".join(map(str, seeds))
     body = [
-        community + "; wall time includes each tool's own abundance computation from the "
-        "BAMs; peak RSS from `/usr/bin/time -v`. Quality: `vaebin.evaluate.evaluate_bins`, "
-        "bp-weighted, each genome scored by its best bin; NC = near-complete "
-        "(>90% completeness, >95% purity).",
+        community + " Training is stochastic, so every tool runs with each of the seeds "
+        f"{seed_list} (as its own `--seed`; the community stays the same), for each seed the "
+        "tools one after the other in one run; wall time includes each tool's own abundance "
+        "computation from the BAMs; peak RSS from `/usr/bin/time -v`. Quality: "
+        "`vaebin.evaluate.evaluate_bins`, bp-weighted, each genome scored by its best bin; "
+        "NC = near-complete (>90% completeness, >95% purity).",
         "",
         f"Machine: {machine['nproc']} cores (`nproc`), {machine['cpu_model']}, "
         f"{machine['memory']} RAM, {machine['kernel']}; report written {machine['date_utc']} "
         f"(`date -u`), load average then {machine['load_average']}. The machine is shared with "
         "other work, so wall times are indicative; CPU time (user + system) is steadier.",
         "",
-        f"Versions: {tool_versions(list(runs))}.",
+        f"Versions: {tool_versions(runs)}.",
         "",
-        "Commands:",
-        *command_lines(),
+        *command_lines(seeds),
         "",
-        *quality_table(runs, results),
+        "Over all seeds: NC genomes with each seed, means of the quality figures, medians of the "
+        "times, the largest peak RSS:",
+        "",
+        *summary_table(runs, results, seeds),
+        "",
+        "Each seed:",
+        "",
+        *seed_table(runs, results),
         "",
     ]
     bars = bar_lines(runs, results)
     if bars:
         body += [
-            "Bars (vaebin-rs default must beat every peer on NC genomes, at no more time or "
-            "memory than VAMB):",
+            "Bars (vaebin-rs default must beat every peer on NC genomes, mean over the seeds, at "
+            "no more time or memory than VAMB):",
             *bars,
             "",
         ]
     body += genome_differences(runs, results)
-    finished = ", ".join(f"{TOOL_LABELS[tool]} {finished_at(tool)}" for tool in runs)
-    body.append(f"Each tool's run finished at (UTC): {finished}.")
+    finished = ", ".join(
+        f"{TOOL_LABELS[tool]} {finished_at(tool, by_seed)}" for tool, by_seed in runs.items()
+    )
+    body.append(f"Each tool's last run finished at (UTC): {finished}.")
     body.append(
-        "Per-genome tables of each tool: "
-        f"`{RUNS_DIR.relative_to(REPOSITORY_DIR)}/<tool>.evaluation.txt`."
+        "Per-genome tables of each tool and seed: "
+        f"`{RUNS_DIR.relative_to(REPOSITORY_DIR)}/seed<N>/<tool>.evaluation.txt`."
     )
     return body
 
 
-def best_peer(results: dict[str, EvaluationResult]) -> str | None:
-    """The peer with the most near-complete genomes (VAMB first among equals)."""
+def best_peer(results: Results) -> str | None:
+    """The peer with the most near-complete genomes on average (VAMB first among equals)."""
     peers = [tool for tool in ("vamb", "metabat2", "article") if tool in results]
     if not peers:
         return None
-    return max(peers, key=lambda tool: results[tool].near_complete)
+    return max(peers, key=lambda tool: mean_near_complete(results[tool]))
 
 
 def genome_relations() -> dict[str, str]:
@@ -807,40 +940,71 @@ def describe_recovery(genome: str, score: GenomeScore, bins: dict[str, str]) -> 
     return text + (f" ({', '.join(notes)})" if notes else "")
 
 
-def genome_differences(runs: dict[str, ToolRun], results: dict[str, EvaluationResult]) -> list[str]:
-    """Genomes near-complete for vaebin-rs default or the best peer but not for both."""
+def near_complete(score: GenomeScore) -> bool:
+    """The genome's best bin is more than 90% complete and more than 95% pure."""
+    return score.completeness > 0.9 and score.purity > 0.95
+
+
+def genome_differences(runs: Runs, results: Results) -> list[str]:
+    """Genomes near-complete with different seeds for vaebin-rs default and the best peer.
+
+    Each side tells in how many of the seeds the genome was near-complete, then the
+    completeness and purity of its best bin with each seed where it was not.
+    """
     peer = best_peer(results)
     if "vaebin" not in results or peer is None:
         return []
-    ours = {score.genome: score for score in results["vaebin"].genomes}
-    theirs = {score.genome: score for score in results[peer].genomes}
+    seeds = [seed for seed in results["vaebin"] if seed in results[peer]]
+    scores = {
+        tool: {seed: {s.genome: s for s in results[tool][seed].genomes} for seed in seeds}
+        for tool in ("vaebin", peer)
+    }
 
-    def near_complete(score: GenomeScore) -> bool:
-        return score.completeness > 0.9 and score.purity > 0.95
+    def near_complete_seeds(tool: str, genome: str) -> list[int]:
+        return [seed for seed in seeds if near_complete(scores[tool][seed][genome])]
 
-    differing = [g for g in sorted(ours) if near_complete(ours[g]) != near_complete(theirs[g])]
+    def recovery(tool: str, genome: str) -> str:
+        recovered = near_complete_seeds(tool, genome)
+        missed = [
+            f"seed {seed}: "
+            + describe_recovery(genome, scores[tool][seed][genome], runs[tool][seed].bins)
+            for seed in seeds
+            if seed not in recovered
+        ]
+        return "; ".join([f"{len(recovered)}/{len(seeds)}", *missed])
+
+    genomes = sorted(scores["vaebin"][seeds[0]])
+    differing = [
+        genome
+        for genome in genomes
+        if near_complete_seeds("vaebin", genome) != near_complete_seeds(peer, genome)
+    ]
     if not differing:
-        return [f"vaebin-rs default and {TOOL_LABELS[peer]} recover the same NC genomes.", ""]
+        return [
+            f"vaebin-rs default and {TOOL_LABELS[peer]} recover the same NC genomes with every "
+            "seed.",
+            "",
+        ]
     relations = genome_relations()
     lines = [
-        f"Genomes near-complete for only one of vaebin-rs default and the best peer "
-        f"({TOOL_LABELS[peer]}), completeness / purity of the best bin:",
+        f"Genomes near-complete with different seeds for vaebin-rs default and the best peer "
+        f"({TOOL_LABELS[peer]}): seeds where near-complete out of {len(seeds)}, then for each "
+        "other seed the completeness / purity of the best bin:",
         "",
         f"| genome | relation | vaebin-rs default | {TOOL_LABELS[peer]} |",
         "|---|---|---|---|",
     ]
     for genome in differing:
         lines.append(
-            f"| {genome} | {relations.get(genome, '?')} "
-            f"| {describe_recovery(genome, ours[genome], runs['vaebin'].bins)} "
-            f"| {describe_recovery(genome, theirs[genome], runs[peer].bins)} |"
+            f"| {genome} | {relations.get(genome, '?')} | {recovery('vaebin', genome)} "
+            f"| {recovery(peer, genome)} |"
         )
     return [*lines, ""]
 
 
-def finished_at(tool: str) -> str:
-    """When the last command of `tool` ended (its last time report was written then)."""
-    modified = (RUNS_DIR / TIME_REPORTS[tool][-1]).stat().st_mtime
+def finished_at(tool: str, seeds: Iterable[int]) -> str:
+    """When the last command of `tool` with the last of `seeds` ended (its time report's date)."""
+    modified = max((seed_dir(seed) / TIME_REPORTS[tool][-1]).stat().st_mtime for seed in seeds)
     return datetime.fromtimestamp(modified, timezone.utc).strftime("%H:%M")
 
 
@@ -858,6 +1022,17 @@ def parse_tools(text: str) -> list[str]:
     if unknown or not asked:
         raise argparse.ArgumentTypeError(f"choose among {','.join(TOOL_ORDER)} (got {text!r})")
     return [tool for tool in TOOL_ORDER if tool in asked]
+
+
+def parse_seeds(text: str) -> list[int]:
+    """Comma-separated tool seeds, each at least 1 (MetaBAT2 takes 0 for a random seed)."""
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 1:
+        raise argparse.ArgumentTypeError(f"give integers >= 1 such as 1,2,3 (got {text!r})")
+    return list(dict.fromkeys(seeds))  # each once, in the order given
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -878,6 +1053,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         help=f"comma-separated subset of {','.join(TOOL_ORDER)} [all]",
     )
     parser.add_argument(
+        "--seeds",
+        type=parse_seeds,
+        default=list(SEEDS),
+        help="comma-separated seeds; every tool runs once with each as its own seed (the "
+        f"community keeps its own fixed seed) [{','.join(map(str, SEEDS))}]",
+    )
+    parser.add_argument(
         "--community",
         choices=("simulated", "debian"),
         default="simulated",
@@ -890,13 +1072,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--report-only",
         action="store_true",
-        help="run nothing: score and report the last runs left in benchmarks/data/binning-runs",
+        help="run nothing: score and report the last runs of the tools with the seeds asked, "
+        "as left in benchmarks/data/binning-runs*/seed<N>",
     )
     options = parser.parse_args(argv)
     select_community(options.community)
     if options.report_only:
-        runs = {tool: reload_run(tool) for tool in options.tools}
-        finish(runs, {tool: score(run) for tool, run in runs.items()}, options.no_report)
+        runs: Runs = {
+            tool: {seed: reload_run(tool, seed) for seed in options.seeds} for tool in options.tools
+        }
+        results: Results = {
+            tool: {seed: score(run) for seed, run in by_seed.items()}
+            for tool, by_seed in runs.items()
+        }
+        finish(runs, results, options.seeds, options.no_report)
         return
 
     _time_binary()
@@ -909,30 +1098,38 @@ def main(argv: Sequence[str] | None = None) -> None:
         simulate_community()
     RUNS_DIR.mkdir(parents=True, exist_ok=True)
 
-    runs: dict[str, ToolRun] = {}
-    results: dict[str, EvaluationResult] = {}
-    for tool in options.tools:
-        print(f"{TOOL_LABELS[tool]}:", flush=True)
-        runs[tool] = RUNNERS[tool]()
-        results[tool] = score(runs[tool])
-        print(
-            f"    NC genomes {results[tool].near_complete}, "
-            f"ARI {results[tool].adjusted_rand_index:.3f}, bins {results[tool].n_bins}",
-            flush=True,
-        )
-    finish(runs, results, options.no_report)
+    runs = {tool: {} for tool in options.tools}
+    results = {tool: {} for tool in options.tools}
+    # Seed by seed, so that vaebin-rs and VAMB with one seed meet similar other load.
+    for seed in options.seeds:
+        for tool in options.tools:
+            print(f"{TOOL_LABELS[tool]}, seed {seed}:", flush=True)
+            run = RUNNERS[tool](seed)
+            result = score(run)
+            runs[tool][seed], results[tool][seed] = run, result
+            print(
+                f"    NC genomes {result.near_complete}, "
+                f"ARI {result.adjusted_rand_index:.3f}, bins {result.n_bins}",
+                flush=True,
+            )
+    finish(runs, results, options.seeds, options.no_report)
 
 
-def finish(
-    runs: dict[str, ToolRun], results: dict[str, EvaluationResult], print_only: bool
-) -> None:
+def finish(runs: Runs, results: Results, seeds: Sequence[int], print_only: bool) -> None:
     """Save the figures as JSON, print the report and (unless `print_only`) write it."""
     machine = machine_description()
-    body = report(runs, results, machine, *community_size())
+    body = report(runs, results, seeds, machine, *community_size())
     record = {
         "machine": machine,
-        "runs": {tool: {**asdict(run), "bins": len(run.bins)} for tool, run in runs.items()},
-        "results": {tool: result.to_dict() for tool, result in results.items()},
+        "seeds": list(seeds),
+        "runs": {
+            tool: {seed: {**asdict(run), "bins": len(run.bins)} for seed, run in by_seed.items()}
+            for tool, by_seed in runs.items()
+        },
+        "results": {
+            tool: {seed: result.to_dict() for seed, result in by_seed.items()}
+            for tool, by_seed in results.items()
+        },
     }
     (RUNS_DIR / "results.json").write_text(json.dumps(record, indent=2) + "\n")
     print("\n".join(body))
