@@ -53,7 +53,11 @@ BENCHMARKS_DIR = Path(__file__).resolve().parent
 REPOSITORY_DIR = BENCHMARKS_DIR.parent
 COMMUNITY_DIR = BENCHMARKS_DIR / "data" / "community-benchmark"
 RUNS_DIR = BENCHMARKS_DIR / "data" / "binning-runs"
-COMMUNITY = "simulated"  # or "debian"; select_community() sets the three paths above
+COMMUNITY = "simulated"  # or "debian"; select_community() sets the paths above and below
+# The folder the community is built in; COMMUNITY_DIR differs from it when --samples takes a
+# subset of the samples (a folder of links to the contigs, the truth and the first BAMs).
+SOURCE_DIR = COMMUNITY_DIR
+SAMPLES: int | None = None
 RESULTS_PATH = BENCHMARKS_DIR / "RESULTS.md"
 SECTION_TITLE = "## Binning"
 NOTES_TITLE = "### Notes"
@@ -222,14 +226,43 @@ def machine_description() -> dict[str, str]:
 # the community
 
 
-def select_community(name: str) -> None:
-    """Point the benchmark at the simulated community or the Debian real-genome community."""
-    global COMMUNITY, COMMUNITY_DIR, RUNS_DIR, SECTION_TITLE
+def select_community(name: str, samples: int | None = None) -> None:
+    """Point the benchmark at the simulated community or the Debian real-genome community, all
+    its samples or only the first `samples` of them (their own runs and RESULTS.md section)."""
+    global COMMUNITY, COMMUNITY_DIR, SOURCE_DIR, RUNS_DIR, SECTION_TITLE, SAMPLES
     COMMUNITY = name
     if name == "debian":
-        COMMUNITY_DIR = BENCHMARKS_DIR / "data" / "community-debian"
+        SOURCE_DIR = COMMUNITY_DIR = BENCHMARKS_DIR / "data" / "community-debian"
         RUNS_DIR = BENCHMARKS_DIR / "data" / "binning-runs-debian"
         SECTION_TITLE = "## Binning on real genomes"
+    SAMPLES = samples
+    if samples is not None:
+        suffix = f"{samples}-sample" if samples == 1 else f"{samples}-samples"
+        COMMUNITY_DIR = SOURCE_DIR.with_name(f"{SOURCE_DIR.name}-{suffix}")
+        RUNS_DIR = RUNS_DIR.with_name(f"{RUNS_DIR.name}-{suffix}")
+        SECTION_TITLE += ", one sample" if samples == 1 else f", {samples} samples"
+
+
+def link_sample_subset() -> None:
+    """Fill COMMUNITY_DIR with links to the built community's contigs, truth and genome table
+    and to its first SAMPLES BAM files (with their indexes): the tools see only those samples."""
+    if SAMPLES is None:
+        return
+    bams = sorted(SOURCE_DIR.glob("*.bam"), key=_sample_order)
+    if not 1 <= SAMPLES <= len(bams):
+        sys.exit(f"binning.py: --samples {SAMPLES} but {SOURCE_DIR} has {len(bams)} samples")
+    shutil.rmtree(COMMUNITY_DIR, ignore_errors=True)
+    COMMUNITY_DIR.mkdir(parents=True)
+    names = ["contigs.fna.gz", "truth.binning", "genomes.tsv", "samplesheet.csv"]
+    names += [name for bam in bams[:SAMPLES] for name in (bam.name, f"{bam.name}.bai")]
+    for name in names:
+        (COMMUNITY_DIR / name).symlink_to(SOURCE_DIR / name)
+
+
+def _sample_order(bam: Path) -> tuple[int, str]:
+    """sample2.bam before sample10.bam."""
+    digits = re.sub(r"\D", "", bam.stem)
+    return (int(digits) if digits else 0, bam.name)
 
 
 def seed_dir(seed: int) -> Path:
@@ -239,22 +272,20 @@ def seed_dir(seed: int) -> Path:
 
 def community_ready() -> bool:
     """The simulator writes samplesheet.csv last, so its presence means a complete community."""
-    return (COMMUNITY_DIR / "samplesheet.csv").is_file() and (
-        COMMUNITY_DIR / "truth.binning"
-    ).is_file()
+    return (SOURCE_DIR / "samplesheet.csv").is_file() and (SOURCE_DIR / "truth.binning").is_file()
 
 
 def simulate_community() -> None:
     """Simulate the seeded benchmark community unless it is already cached."""
     if community_ready():
-        print(f"community: cached in {COMMUNITY_DIR}")
+        print(f"community: cached in {SOURCE_DIR}")
         return
     if COMMUNITY == "debian":
         import debian_community  # benchmarks/ is on sys.path when this script runs
 
-        debian_community.build(COMMUNITY_DIR)
+        debian_community.build(SOURCE_DIR)
         return
-    print(f"community: simulating into {COMMUNITY_DIR} (a few minutes)")
+    print(f"community: simulating into {SOURCE_DIR} (a few minutes)")
     cost = measure(
         [
             str(_vaebin_executable()),
@@ -266,7 +297,7 @@ def simulate_community() -> None:
             "--threads",
             str(THREADS),
             "--outdir",
-            str(COMMUNITY_DIR),
+            str(SOURCE_DIR),
         ],
         RUNS_DIR / "simulate.log",
     )
@@ -275,7 +306,7 @@ def simulate_community() -> None:
 
 def community_bams() -> list[Path]:
     """The per-sample BAM files of the community, in sample order."""
-    bams = sorted(COMMUNITY_DIR.glob("*.bam"))
+    bams = sorted(COMMUNITY_DIR.glob("*.bam"), key=_sample_order)
     if not bams:
         sys.exit(f"binning.py: no BAM files in {COMMUNITY_DIR}")
     return bams
@@ -819,22 +850,35 @@ def report(
     contig_bp: int,
 ) -> list[str]:
     """The body of the `## Binning` section."""
+    samples_flag = "" if SAMPLES is None else f" --samples {SAMPLES}"
     if COMMUNITY == "debian":
         community = (
-            "`python benchmarks/binning.py --community debian` (issue #6, second bar). Every "
+            f"`python benchmarks/binning.py --community debian{samples_flag}` (issue #6, "
+            "second bar). Every "
             "tool bins the same contigs and BAMs of a community the project did not generate: "
             f"{genomes} real bacterial and archaeal genomes shipped in Debian packages (five of "
             "them strains of another genome's species), reads simulated by ART (HiSeq 2500 "
-            "profile, 2 x 150 bp, log-normal abundances differing in 4 samples), co-assembled "
-            "by MEGAHIT and mapped back with minimap2; the truth scores the "
+            "profile, 2 x 150 bp, log-normal abundances differing in "
+            f"{len(list(SOURCE_DIR.glob('*.bam')))} samples), co-assembled by MEGAHIT and "
+            "mapped back with minimap2; the truth scores the "
             f"{contigs:,} contigs >= 2 kbp ({contig_bp / 1e6:.1f} Mbp) that minimap2 places on "
             "one genome."
         )
     else:
         community = (
-            "`python benchmarks/binning.py` (issue #6 item 9). Every tool bins the same contigs "
+            f"`python benchmarks/binning.py{samples_flag}` (issue #6 item 9). Every tool bins "
+            "the same contigs "
             f"and BAMs of one seeded community ({genomes} genomes incl. related models and "
-            f"strains, {contigs:,} contigs, {contig_bp / 1e6:.1f} Mbp, 4 samples, 22 M reads)."
+            f"strains, {contigs:,} contigs, {contig_bp / 1e6:.1f} Mbp, "
+            f"{len(list(SOURCE_DIR.glob('*.bam')))} samples, 22 M reads)."
+        )
+    if SAMPLES is not None:
+        community += (
+            " Here the tools get only "
+            + ("the first sample's BAM file" if SAMPLES == 1 else f"the first {SAMPLES} BAMs")
+            + f" (`--samples {SAMPLES}`), as in a study with "
+            + ("a single sample" if SAMPLES == 1 else f"{SAMPLES} samples")
+            + "; the contigs (the co-assembly of all samples) and the truth are the same."
         )
     seed_list = ", ".join(map(str, seeds))
     body = [
@@ -1067,6 +1111,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         "(benchmarks/debian_community.py) [simulated]",
     )
     parser.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        help="give the tools only the BAM files of the first N samples (same contigs and truth; "
+        "own runs folder and RESULTS.md section) [all]",
+    )
+    parser.add_argument(
         "--no-report", action="store_true", help="print the table only; leave RESULTS.md alone"
     )
     parser.add_argument(
@@ -1076,7 +1127,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "as left in benchmarks/data/binning-runs*/seed<N>",
     )
     options = parser.parse_args(argv)
-    select_community(options.community)
+    select_community(options.community, options.samples)
     if options.report_only:
         runs: Runs = {
             tool: {seed: reload_run(tool, seed) for seed in options.seeds} for tool in options.tools
@@ -1096,6 +1147,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             sys.exit(f"binning.py: no complete community in {COMMUNITY_DIR}; drop --skip-simulate")
     else:
         simulate_community()
+    link_sample_subset()
     RUNS_DIR.mkdir(parents=True, exist_ok=True)
 
     runs = {tool: {} for tool in options.tools}
