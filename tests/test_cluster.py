@@ -73,20 +73,35 @@ def test_outlier_stays_unbinned_and_long_outlier_is_its_own_bin() -> None:
         assert np.sum(result.labels == result.labels[-1]) == 1
 
 
-def test_noise_joins_the_bin_of_its_nearest_binned_neighbour() -> None:
-    # Cluster 0 (x near 0) and cluster 1 (x near 10) are bins; cluster 2 (x near 20) is under
-    # min_bin_size and neither receives noise nor merges into a bin.
-    points = np.array(
-        [[0.0, 0.0], [0.0, 1.0], [10.0, 0.0], [10.0, 1.0], [20.0, 0.0], [4.0, 0.0], [16.0, 0.0]]
-    )
-    labels = np.array([0, 0, 1, 1, 2, -1, -1])
-    lengths = np.array([100, 100, 100, 100, 50, 10, 10])
-    updated = _assign_leftovers(points, labels, lengths, min_bin_size=150)
-    # (4, 0) is nearest to (0, 0); (16, 0) is nearest to (10, 0) among bin members.
-    assert updated.tolist() == [0, 0, 1, 1, 2, 0, 1]
-    assert labels.tolist() == [0, 0, 1, 1, 2, -1, -1]
+def test_noise_joins_a_bin_only_when_most_of_its_nearest_binned_neighbours_agree() -> None:
+    # Bin 0: five contigs around x = 0; bin 1: five around x = 10; cluster 2 at x = 20 is under
+    # min_bin_size, so it neither receives noise nor votes.
+    ring = [[0.0, 1.0], [0.0, -1.0], [1.0, 0.0], [-1.0, 0.0], [0.0, 0.0]]
+    members = [[x + dx, dy] for x in (0.0, 10.0) for dx, dy in ring]
+    noise = [[3.0, 0.0], [5.0, 0.0], [7.5, 0.0], [19.0, 0.0]]
+    points = np.array([*members, [20.0, 0.0], *noise])
+    labels = np.array([0] * 5 + [1] * 5 + [2] + [-1] * 4)
+    lengths = np.array([100] * 10 + [50] + [10] * 4)
+    config = ClusterConfig(min_bin_size=150)
+    updated = _assign_leftovers(points, labels, lengths, config)
+    # (3, 0): its 5 nearest bin members are bin 0's. (5, 0): 3 of bin 0 and 2 of bin 1 (or the
+    # reverse), no 4 of 5 agree: it stays out. (7.5, 0) and (19, 0): bin 1's five.
+    assert updated.tolist() == [0] * 5 + [1] * 5 + [2, 0, -1, 1, 1]
+    assert labels.tolist() == [0] * 5 + [1] * 5 + [2] + [-1] * 4
+    # Nearest neighbour alone (1 of 1) takes every noise contig.
+    nearest = ClusterConfig(min_bin_size=150, leftover_neighbours=1, leftover_agreement=1)
+    assert _assign_leftovers(points, labels, lengths, nearest).tolist()[-4:] == [0, 0, 1, 1]
     # No bin at all: nothing to join.
-    assert _assign_leftovers(points, labels, lengths, 10_000).tolist() == labels.tolist()
+    no_bins = ClusterConfig(min_bin_size=10_000)
+    assert _assign_leftovers(points, labels, lengths, no_bins).tolist() == labels.tolist()
+
+
+def test_leftover_agreement_must_be_a_majority() -> None:
+    names, lengths = ["a", "b"], np.array([10, 10])
+    for neighbours, agreement in ((5, 2), (4, 2), (3, 4)):
+        config = ClusterConfig(leftover_neighbours=neighbours, leftover_agreement=agreement)
+        with pytest.raises(ValueError, match="majority"):
+            cluster_latent(np.zeros((2, 2)), lengths, names, config)
 
 
 def test_noise_assignment_is_on_by_default_and_counted() -> None:

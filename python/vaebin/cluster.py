@@ -36,14 +36,16 @@ class ClusterConfig:
     reassign_noise: bool = False
     # Quantile of members' distances to their centroid that defines a cluster's spread.
     reassign_quantile: float = 0.9
-    # HDBSCAN noise contigs join the cluster of their nearest neighbour among the members of
-    # clusters of at least min_bin_size bp (clusters too small to be bins stay apart: they may be
-    # small genomes or plasmids). Low-coverage genomes spread out in the latent space: HDBSCAN
+    # HDBSCAN noise contigs join a cluster of at least min_bin_size bp (clusters too small to
+    # be bins stay apart: they may be small genomes or plasmids) when that cluster holds at least
+    # leftover_agreement of their leftover_neighbours nearest members of such clusters; contigs
+    # between bins stay unbinned. Low-coverage genomes spread out in the latent space: HDBSCAN
     # keeps a dense core and calls the rest noise, which cost a real Methanosarcina genome 33 %
     # of its bp (benchmarks/RESULTS.md, "Binning on real genomes"); VAMB and MetaBAT2 bin nearly
-    # every contig. Measured gains: real-genome community 12 -> 13 near-complete genomes,
-    # simulated hard3 54 -> 57, medium1 29 -> 31, benchmark community 31 -> 31.
+    # every contig. Measured: benchmarks/dev/NOTES.md, "Noise contigs".
     assign_leftovers: bool = True
+    leftover_neighbours: int = 5
+    leftover_agreement: int = 4
     # An unbinned contig at least this long becomes a bin of its own (None: never); bins are
     # still subject to min_bin_size.
     long_contig_bin_bp: int | None = 200_000
@@ -95,6 +97,11 @@ def _validate(config: ClusterConfig) -> None:
         raise ValueError("reassign_quantile must be in (0, 1]")
     if config.split_separator == "":
         raise ValueError("the split separator must not be empty")
+    if not config.leftover_neighbours / 2 < config.leftover_agreement <= config.leftover_neighbours:
+        raise ValueError(
+            "leftover_agreement must be a majority of leftover_neighbours (more than half, "
+            "at most all)"
+        )
 
 
 def _prepare_points(latent_means: np.ndarray, metric: str) -> np.ndarray:
@@ -276,35 +283,46 @@ def cluster_latent(
         labels[long_noise] = labels.max(initial=-1) + 1 + np.arange(long_noise.size)
     if config.assign_leftovers:
         before = int((labels < 0).sum())
-        labels = _assign_leftovers(points, labels, lengths, config.min_bin_size)
+        labels = _assign_leftovers(points, labels, lengths, config)
         n_reassigned += before - int((labels < 0).sum())
     return _name_bins(labels, lengths, samples, n_noise, n_reassigned, config)
 
 
 def _assign_leftovers(
-    points: np.ndarray, labels: np.ndarray, lengths: np.ndarray, min_bin_size: int
+    points: np.ndarray, labels: np.ndarray, lengths: np.ndarray, config: ClusterConfig
 ) -> np.ndarray:
-    """Give every noise contig the label of its nearest neighbour among the members of clusters
-    of at least `min_bin_size` bp (exact neighbours; ties go to the lower index)."""
+    """Give a noise contig the label that at least `leftover_agreement` of its
+    `leftover_neighbours` nearest members of clusters of at least `min_bin_size` bp share
+    (exact neighbours; a majority, so at most one label qualifies)."""
     clustered = labels >= 0
     if not np.any(clustered):
         return labels
     _, cluster_of = np.unique(labels[clustered], return_inverse=True)
     cluster_bp = np.bincount(cluster_of, weights=lengths[clustered])
     in_bin = np.zeros(labels.shape[0], dtype=bool)
-    in_bin[np.flatnonzero(clustered)] = cluster_bp[cluster_of] >= min_bin_size
+    in_bin[np.flatnonzero(clustered)] = cluster_bp[cluster_of] >= config.min_bin_size
     anchors = np.flatnonzero(in_bin)
     leftovers = np.flatnonzero(~clustered)
     if anchors.size == 0 or leftovers.size == 0:
         return labels
     anchor_points = points[anchors]
     anchor_norms = (anchor_points**2).sum(axis=1)
+    # With fewer anchors than neighbours asked, all of them vote and the same share must agree.
+    k = min(config.leftover_neighbours, anchors.size)
+    needed = -(-config.leftover_agreement * k // config.leftover_neighbours)
     result = labels.copy()
     # Chunks keep the distance block small (1024 x anchors doubles).
     for start in range(0, leftovers.size, 1024):
         chunk = leftovers[start : start + 1024]
         distances = anchor_norms[None, :] - 2.0 * points[chunk] @ anchor_points.T
-        result[chunk] = labels[anchors[np.argmin(distances, axis=1)]]
+        nearest = np.argpartition(distances, k - 1, axis=1)[:, :k]
+        votes = labels[anchors[nearest]]
+        # How many of the k neighbours share each neighbour's label; a majority label wins.
+        agreeing = (votes[:, :, None] == votes[:, None, :]).sum(axis=2)
+        winner = np.argmax(agreeing, axis=1)
+        rows = np.arange(chunk.size)
+        accepted = agreeing[rows, winner] >= needed
+        result[chunk[accepted]] = votes[rows, winner][accepted]
     return result
 
 
