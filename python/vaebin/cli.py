@@ -347,8 +347,9 @@ def _cluster_options(function: Any) -> Any:
             default=defaults.assign_leftovers,
             show_default=True,
             help=(
-                "Put each HDBSCAN noise contig in the bin of its nearest binned neighbour "
-                "(clusters under --min-bin-size stay apart and are dropped)."
+                "Put an HDBSCAN noise contig in a bin when at least 4 of its 5 nearest binned "
+                "contigs are in that bin; the others stay unbinned (clusters under "
+                "--min-bin-size stay apart and are dropped)."
             ),
         ),
         click.option(
