@@ -223,3 +223,37 @@ def test_recluster_splits_a_cluster_of_separate_dense_parts() -> None:
     np.testing.assert_array_equal(_split_clusters(one, merged, lengths, config), merged)
     small = ClusterConfig(min_bin_size=450_000)
     np.testing.assert_array_equal(_split_clusters(points, merged, lengths, small), merged)
+
+
+def test_above_the_hdbscan_limit_the_longest_contigs_are_clustered_and_the_rest_voted_in() -> None:
+    points, truth = blobs(n_blobs=3, per_blob=40)
+    # Every third contig is short: HDBSCAN sees only the 80 long ones.
+    lengths = np.where(np.arange(truth.size) % 3 == 0, 2_000, 50_000)
+    names = [f"c{i}" for i in range(truth.size)]
+    full = cluster_latent(points, lengths, names, ClusterConfig(metric="euclidean", min_bin_size=0))
+    limited_config = ClusterConfig(metric="euclidean", min_bin_size=0, max_hdbscan_contigs=80)
+    limited = cluster_latent(points, lengths, names, limited_config)
+    assert same_partition(full.labels, truth)
+    assert same_partition(limited.labels, truth)
+    # Well inside their blobs, the short contigs are voted into the right bins: the same bins.
+    assert limited.contig_bins(names) == full.contig_bins(names)
+
+
+def test_the_hdbscan_subset_is_the_longest_contigs_and_stray_ones_stay_noise() -> None:
+    # Two mirror-image blobs around x = 0 and x = 10; a short contig at x = 5 has mirrored pairs
+    # of neighbours, so no 4 of its 5 nearest agree.
+    rng = np.random.default_rng(1)
+    half = rng.normal(scale=0.7, size=(15, 2))
+    points = np.vstack([half, [10.0, 0.0] - half * [1.0, -1.0], [[5.0, 0.0]]])
+    truth = np.repeat([0, 1], 15)
+    lengths = np.append(np.full(30, 10_000), 1_000)
+    names = [f"c{i}" for i in range(lengths.size)]
+    config = ClusterConfig(
+        metric="euclidean", min_bin_size=0, max_hdbscan_contigs=30, assign_leftovers=False
+    )
+    result = cluster_latent(points, lengths, names, config)
+    assert result.labels[-1] == -1
+    assert result.n_noise == 1
+    assert same_partition(result.labels[:-1], truth)
+    with pytest.raises(ValueError, match="max_hdbscan_contigs"):
+        cluster_latent(points, lengths, names, ClusterConfig(max_hdbscan_contigs=1))

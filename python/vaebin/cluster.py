@@ -18,6 +18,8 @@ METRICS = ("cosine", "euclidean")
 SELECTION_METHODS = ("eom", "leaf")
 # Noise reassignment works on blocks of this many noise points at a time to bound memory.
 _REASSIGN_CHUNK = 4096
+# Neighbour votes compute distances in blocks of at most this many (query, anchor) pairs.
+_VOTE_BLOCK_PAIRS = 1 << 23
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,12 @@ class ClusterConfig:
     assign_leftovers: bool = True
     leftover_neighbours: int = 5
     leftover_agreement: int = 4
+    # HDBSCAN's cost grows about as n^2 (Prim's MST on 32-dimensional latents: 10,000 contigs
+    # 2 CPU-s, 40,000 contigs 37 CPU-s). With more contigs than this, HDBSCAN (and the
+    # re-clustering) runs on the longest ones, whose latent positions rest on the most k-mers
+    # and reads, and every other contig joins the cluster that leftover_agreement of its
+    # leftover_neighbours nearest clustered contigs are in, else it is noise. None: no limit.
+    max_hdbscan_contigs: int | None = 50_000
     # An unbinned contig at least this long becomes a bin of its own (None: never); bins are
     # still subject to min_bin_size.
     long_contig_bin_bp: int | None = 200_000
@@ -97,6 +105,8 @@ def _validate(config: ClusterConfig) -> None:
         raise ValueError("reassign_quantile must be in (0, 1]")
     if config.split_separator == "":
         raise ValueError("the split separator must not be empty")
+    if config.max_hdbscan_contigs is not None and config.max_hdbscan_contigs < 2:
+        raise ValueError("max_hdbscan_contigs must be at least 2 (or None for no limit)")
     if not config.leftover_neighbours / 2 < config.leftover_agreement <= config.leftover_neighbours:
         raise ValueError(
             "leftover_agreement must be a majority of leftover_neighbours (more than half, "
@@ -269,9 +279,7 @@ def cluster_latent(
         # Too few points to tell genomes apart by density: the best one can do is one bin.
         raw_labels = np.zeros(n_contigs, dtype=np.int64)
     else:
-        raw_labels = _hdbscan_labels(points, config)
-        if config.recluster:
-            raw_labels = _split_clusters(points, raw_labels, lengths, config)
+        raw_labels = _density_clusters(points, lengths, config)
     n_noise = int((raw_labels < 0).sum())
     labels = raw_labels
     if config.reassign_noise:
@@ -288,6 +296,60 @@ def cluster_latent(
     return _name_bins(labels, lengths, samples, n_noise, n_reassigned, config)
 
 
+def _density_clusters(points: np.ndarray, lengths: np.ndarray, config: ClusterConfig) -> np.ndarray:
+    """HDBSCAN (and re-clustering) labels of all contigs, or of the longest
+    `max_hdbscan_contigs` with the others voted into their clusters."""
+    n_contigs = lengths.shape[0]
+    limit = config.max_hdbscan_contigs
+    if limit is None or n_contigs <= limit:
+        subset = np.arange(n_contigs)
+    else:
+        # Longest first; equal lengths keep input order, so the subset is reproducible.
+        subset = np.sort(np.argsort(-lengths, kind="stable")[:limit])
+    labels = _hdbscan_labels(points[subset], config)
+    if config.recluster:
+        labels = _split_clusters(points[subset], labels, lengths[subset], config)
+    if subset.size == n_contigs:
+        return labels
+    full = np.full(n_contigs, -1, dtype=np.int64)
+    full[subset] = labels
+    rest = np.setdiff1d(np.arange(n_contigs), subset, assume_unique=True)
+    return _vote_labels(points, full, subset[labels >= 0], rest, config)
+
+
+def _vote_labels(
+    points: np.ndarray,
+    labels: np.ndarray,
+    anchors: np.ndarray,
+    queries: np.ndarray,
+    config: ClusterConfig,
+) -> np.ndarray:
+    """Give each query row the label that at least `leftover_agreement` of its
+    `leftover_neighbours` nearest anchor rows share (exact neighbours; a majority, so at most
+    one label qualifies); other queries keep their label."""
+    result = labels.copy()
+    if anchors.size == 0 or queries.size == 0:
+        return result
+    anchor_points = points[anchors]
+    anchor_norms = (anchor_points**2).sum(axis=1)
+    # With fewer anchors than neighbours asked, all of them vote and the same share must agree.
+    k = min(config.leftover_neighbours, anchors.size)
+    needed = -(-config.leftover_agreement * k // config.leftover_neighbours)
+    block = max(1, _VOTE_BLOCK_PAIRS // anchors.size)
+    for start in range(0, queries.size, block):
+        chunk = queries[start : start + block]
+        distances = anchor_norms[None, :] - 2.0 * points[chunk] @ anchor_points.T
+        nearest = np.argpartition(distances, k - 1, axis=1)[:, :k]
+        votes = labels[anchors[nearest]]
+        # How many of the k neighbours share each neighbour's label; a majority label wins.
+        agreeing = (votes[:, :, None] == votes[:, None, :]).sum(axis=2)
+        winner = np.argmax(agreeing, axis=1)
+        rows = np.arange(chunk.size)
+        accepted = agreeing[rows, winner] >= needed
+        result[chunk[accepted]] = votes[rows, winner][accepted]
+    return result
+
+
 def _assign_leftovers(
     points: np.ndarray, labels: np.ndarray, lengths: np.ndarray, config: ClusterConfig
 ) -> np.ndarray:
@@ -301,29 +363,7 @@ def _assign_leftovers(
     cluster_bp = np.bincount(cluster_of, weights=lengths[clustered])
     in_bin = np.zeros(labels.shape[0], dtype=bool)
     in_bin[np.flatnonzero(clustered)] = cluster_bp[cluster_of] >= config.min_bin_size
-    anchors = np.flatnonzero(in_bin)
-    leftovers = np.flatnonzero(~clustered)
-    if anchors.size == 0 or leftovers.size == 0:
-        return labels
-    anchor_points = points[anchors]
-    anchor_norms = (anchor_points**2).sum(axis=1)
-    # With fewer anchors than neighbours asked, all of them vote and the same share must agree.
-    k = min(config.leftover_neighbours, anchors.size)
-    needed = -(-config.leftover_agreement * k // config.leftover_neighbours)
-    result = labels.copy()
-    # Chunks keep the distance block small (1024 x anchors doubles).
-    for start in range(0, leftovers.size, 1024):
-        chunk = leftovers[start : start + 1024]
-        distances = anchor_norms[None, :] - 2.0 * points[chunk] @ anchor_points.T
-        nearest = np.argpartition(distances, k - 1, axis=1)[:, :k]
-        votes = labels[anchors[nearest]]
-        # How many of the k neighbours share each neighbour's label; a majority label wins.
-        agreeing = (votes[:, :, None] == votes[:, None, :]).sum(axis=2)
-        winner = np.argmax(agreeing, axis=1)
-        rows = np.arange(chunk.size)
-        accepted = agreeing[rows, winner] >= needed
-        result[chunk[accepted]] = votes[rows, winner][accepted]
-    return result
+    return _vote_labels(points, labels, np.flatnonzero(in_bin), np.flatnonzero(~clustered), config)
 
 
 def _name_bins(
