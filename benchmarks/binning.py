@@ -7,9 +7,10 @@ related models and strains, 4 samples, 22 M reads) in the same run, one after th
     python benchmarks/binning.py [--skip-simulate] [--tools vaebin,article,vamb,metabat2]
                                  [--seeds 1,2,3]
 
-`--community debian` runs the same comparison on a community the project did not generate:
-real genomes from Debian packages, ART reads, a MEGAHIT co-assembly and minimap2 mappings
-(benchmarks/debian_community.py); its figures go into their own section of RESULTS.md.
+`--community debian` (and `debian2`, a second, independent genome set) runs the same
+comparison on a community the project did not generate: real genomes from Debian packages, ART
+reads, a MEGAHIT co-assembly and minimap2 mappings (benchmarks/debian_community.py); its figures
+go into their own section of RESULTS.md. `--samples N` gives the tools only the first N samples.
 
 Training is stochastic, so one seed can flatter or wrong any tool: every tool runs once per
 seed of `--seeds` (1, 2 and 3 unless told), that seed passed as its own `--seed`; for each seed
@@ -53,7 +54,9 @@ BENCHMARKS_DIR = Path(__file__).resolve().parent
 REPOSITORY_DIR = BENCHMARKS_DIR.parent
 COMMUNITY_DIR = BENCHMARKS_DIR / "data" / "community-benchmark"
 RUNS_DIR = BENCHMARKS_DIR / "data" / "binning-runs"
-COMMUNITY = "simulated"  # or "debian"; select_community() sets the paths above and below
+COMMUNITY = "simulated"  # or a real one; select_community() sets the paths above and below
+# Real-genome communities of benchmarks/debian_community.py: name -> its genome set.
+REAL_COMMUNITIES = {"debian": 1, "debian2": 2}
 # The folder the community is built in; COMMUNITY_DIR differs from it when --samples takes a
 # subset of the samples (a folder of links to the contigs, the truth and the first BAMs).
 SOURCE_DIR = COMMUNITY_DIR
@@ -231,10 +234,12 @@ def select_community(name: str, samples: int | None = None) -> None:
     its samples or only the first `samples` of them (their own runs and RESULTS.md section)."""
     global COMMUNITY, COMMUNITY_DIR, SOURCE_DIR, RUNS_DIR, SECTION_TITLE, SAMPLES
     COMMUNITY = name
-    if name == "debian":
-        SOURCE_DIR = COMMUNITY_DIR = BENCHMARKS_DIR / "data" / "community-debian"
-        RUNS_DIR = BENCHMARKS_DIR / "data" / "binning-runs-debian"
+    if name in REAL_COMMUNITIES:
+        SOURCE_DIR = COMMUNITY_DIR = BENCHMARKS_DIR / "data" / f"community-{name}"
+        RUNS_DIR = BENCHMARKS_DIR / "data" / f"binning-runs-{name}"
         SECTION_TITLE = "## Binning on real genomes"
+        if name == "debian2":
+            SECTION_TITLE += ", second genome set"
     SAMPLES = samples
     if samples is not None:
         suffix = f"{samples}-sample" if samples == 1 else f"{samples}-samples"
@@ -280,10 +285,10 @@ def simulate_community() -> None:
     if community_ready():
         print(f"community: cached in {SOURCE_DIR}")
         return
-    if COMMUNITY == "debian":
+    if COMMUNITY in REAL_COMMUNITIES:
         import debian_community  # benchmarks/ is on sys.path when this script runs
 
-        debian_community.build(SOURCE_DIR)
+        debian_community.build(SOURCE_DIR, genome_set=REAL_COMMUNITIES[COMMUNITY])
         return
     print(f"community: simulating into {SOURCE_DIR} (a few minutes)")
     cost = measure(
@@ -760,9 +765,10 @@ def bar_lines(runs: Runs, results: Results) -> list[str]:
 def command_lines(seeds: Sequence[int]) -> list[str]:
     """How each tool was invoked, paths shortened to the community folder, tool seeds as S."""
     community = "$COMMUNITY"
-    if COMMUNITY == "debian":
+    if COMMUNITY in REAL_COMMUNITIES:
         made = (
-            "- community: `python benchmarks/debian_community.py --outdir $COMMUNITY` (real "
+            "- community: `python benchmarks/debian_community.py --set "
+            f"{REAL_COMMUNITIES[COMMUNITY]} --outdir $COMMUNITY` (real "
             "genomes from Debian packages, ART reads, MEGAHIT co-assembly, minimap2 `-ax sr` "
             "BAMs, truth from minimap2 `-x asm10`; its own fixed seed; cached between runs)"
         )
@@ -851,12 +857,14 @@ def report(
 ) -> list[str]:
     """The body of the `## Binning` section."""
     samples_flag = "" if SAMPLES is None else f" --samples {SAMPLES}"
-    if COMMUNITY == "debian":
+    if COMMUNITY in REAL_COMMUNITIES:
+        strains = sum(relation.startswith("strain") for relation in genome_relations().values())
         community = (
-            f"`python benchmarks/binning.py --community debian{samples_flag}` (issue #6, "
+            f"`python benchmarks/binning.py --community {COMMUNITY}{samples_flag}` (issue #6, "
             "second bar). Every "
             "tool bins the same contigs and BAMs of a community the project did not generate: "
-            f"{genomes} real bacterial and archaeal genomes shipped in Debian packages (five of "
+            f"{genomes} real bacterial and archaeal genomes shipped in Debian packages (genome "
+            f"set {REAL_COMMUNITIES[COMMUNITY]} of benchmarks/debian_community.py; {strains} of "
             "them strains of another genome's species), reads simulated by ART (HiSeq 2500 "
             "profile, 2 x 150 bp, log-normal abundances differing in "
             f"{len(list(SOURCE_DIR.glob('*.bam')))} samples), co-assembled by MEGAHIT and "
@@ -1105,10 +1113,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument(
         "--community",
-        choices=("simulated", "debian"),
+        choices=("simulated", *REAL_COMMUNITIES),
         default="simulated",
         help="the simulated benchmark community, or real genomes from Debian packages "
-        "(benchmarks/debian_community.py) [simulated]",
+        "(benchmarks/debian_community.py, genome set 1 or 2) [simulated]",
     )
     parser.add_argument(
         "--samples",
