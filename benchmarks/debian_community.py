@@ -3,7 +3,16 @@ assembler and a real read mapper (issue #6, second bar).
 
 The genomes are complete or draft bacterial and archaeal genomes that Debian ships inside the
 example and test-data packages of other bioinformatics tools (so they come from a registry this
-machine reaches; nothing is downloaded from elsewhere). From them:
+machine reaches; nothing is downloaded from elsewhere). There are two independent genome sets:
+
+- set 1 (the default): 21 genomes (16 species, five with a second strain), seed 7,
+  4 samples, built in benchmarks/data/community-debian;
+- set 2 (`--set 2`): 16 other genomes (12 species, three of them with a second or third
+  strain; none of set 1's genomes), seed 11, 5 samples, built in
+  benchmarks/data/community-debian2. It checks that what set 1 shows is not particular to
+  set 1's genomes.
+
+From a set's genomes:
 
 1. per-sample abundances are drawn (seeded, log-normal, different in every sample);
 2. `art_illumina` (ART, Debian `art-nextgen-simulation-tools`) simulates 2 x 150 bp HiSeq 2500
@@ -17,11 +26,13 @@ machine reaches; nothing is downloaded from elsewhere). From them:
 
 None of vaebin-rs's own code (its simulator included) makes any of the data. The result has the
 layout of `vaebin-rs simulate`'s output (contigs.fna.gz, sample<N>.bam, truth.binning,
-genomes.tsv, samplesheet.csv written last), so benchmarks/binning.py bins it with
-`--community debian`:
+genomes.tsv, samplesheet.csv written last), so benchmarks/binning.py bins set 1 with
+`--community debian` and set 2 with `--community debian2`:
 
     python benchmarks/debian_community.py            # builds benchmarks/data/community-debian
-    python benchmarks/binning.py --community debian   # builds it too when missing
+    python benchmarks/debian_community.py --set 2    # builds benchmarks/data/community-debian2
+    python benchmarks/binning.py --community debian   # builds set 1 too when missing
+    python benchmarks/binning.py --community debian2  # and set 2
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ import lzma
 import shutil
 import subprocess
 import sys
+import tarfile
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -48,8 +60,11 @@ PACKAGE_CACHE = BENCHMARKS_DIR / "data" / "debian-packages"
 TOOLS = ("apt-get", "dpkg", "art_illumina", "megahit", "minimap2", "samtools")
 TOOL_PACKAGES = "art-nextgen-simulation-tools megahit minimap2 samtools"
 
-SEED = 7
-SAMPLES = 4
+SEED = 7  # set 1
+SAMPLES = 4  # set 1
+SEED_2 = 11
+SAMPLES_2 = 5
+DEFAULT_OUTDIR_2 = BENCHMARKS_DIR / "data" / "community-debian2"
 MEAN_COVERAGE = 4.0  # per sample, averaged over genomes
 GENOME_SIGMA = 1.0  # spread of a genome's mean abundance (log scale)
 SAMPLE_SIGMA = 0.8  # spread of one genome's abundance across samples (log scale)
@@ -68,6 +83,12 @@ class GenomeSource:
     package: str
     path: str
     parent: str = "-"  # the genome this one is a strain of (same species), or "-"
+    member: str = ""  # the file inside the tarball at `path` that holds it, or "" for `path`
+
+    @property
+    def location(self) -> str:
+        """Where in its package the genome is, as genomes.tsv names it."""
+        return f"/{self.path}" + (f":{self.member}" if self.member else "")
 
 
 CCT = "usr/share/doc/cct/examples/sample_projects"
@@ -210,6 +231,136 @@ SOURCES = (
     ),
 )
 
+SEQINR = "usr/lib/R/site-library/seqinr/sequences"
+TRANSIT = "usr/lib/python3/dist-packages/pytransit/genomes"
+KAPTIVE = "usr/share/doc/kaptive/examples"
+
+# Set 2: one genome per species (eight species set 1 lacks, though mbov shares the
+# M. tuberculosis complex with set 1's mtub; then strains set 1 does not hold of four of set 1's
+# species), then strains of species already in set 2 (the hard pairs and a triple).
+SOURCES_2 = (
+    GenomeSource(
+        "ctra",
+        "Chlamydia trachomatis D/UW-3/CX",
+        "r-cran-seqinr",
+        f"{SEQINR}/ct.fasta.gz",
+    ),
+    GenomeSource(
+        "baph",
+        "Buchnera aphidicola LL01 (aphid endosymbiont)",
+        "minia",
+        "usr/share/doc/minia/test/buchnera.fasta.gz",
+    ),
+    GenomeSource(
+        "ssui",
+        "Streptococcus suis SC84",
+        "abacas-examples",
+        "usr/share/doc/abacas-examples/SS_SC84.dna.gz",
+    ),
+    GenomeSource(
+        "spne",
+        "Streptococcus pneumoniae, isolate ERS019174 (draft, 88 contigs)",
+        "seer",
+        "usr/share/doc/seer/examples/6259_5_16.fa",
+    ),
+    GenomeSource(
+        "mlep",
+        "Mycobacterium leprae TN",
+        "kmer-examples",
+        "usr/share/doc/kmer-examples/test_data.tar.gz",
+        member="GCF_000195855.1_ASM19585v1_genomic.fna",
+    ),
+    GenomeSource(
+        "msme",
+        "Mycolicibacterium smegmatis mc2 155",
+        "tnseq-transit",
+        f"{TRANSIT}/mc2_155_tamu.fna",
+    ),
+    GenomeSource(
+        "mbov",
+        "Mycobacterium bovis BCG Pasteur 1173P2",
+        "tnseq-transit",
+        f"{TRANSIT}/BCG.fna",
+    ),
+    GenomeSource(
+        "kspc",
+        "Klebsiella, K. pneumoniae species complex, not K. pneumoniae (95% identity to it; "
+        "draft, 77 contigs)",
+        "kaptive-example",
+        f"{KAPTIVE}/inexact_match.fasta.gz",
+    ),
+    GenomeSource(
+        "hpylgam",
+        "Helicobacter pylori Gambia94/24",
+        "ragout-examples",
+        f"{RAGOUT}/H.Pylori/references/Gambia94_24.fasta.gz",
+    ),
+    GenomeSource(
+        "saurrf",
+        "Staphylococcus aureus RF122",
+        "ragout-examples",
+        f"{RAGOUT}/S.Aureus/references/RF122.fasta.gz",
+    ),
+    GenomeSource(
+        "kpnehs",
+        "Klebsiella pneumoniae HS11286",
+        "kleborate-examples",
+        f"{KLEBORATE}/Klebs_HS11286.fna.xz",
+    ),
+    GenomeSource(
+        "vchoina",
+        "Vibrio cholerae O1 Inaba G4222 (2 chromosomes)",
+        "ragout-examples",
+        f"{RAGOUT}/V.Cholerae/references/O1_Inaba.fasta.gz",
+    ),
+    GenomeSource(
+        "hpylpuno",
+        "Helicobacter pylori Puno120",
+        "ragout-examples",
+        f"{RAGOUT}/H.Pylori/references/Puno120.fasta.gz",
+        parent="hpylgam",
+    ),
+    GenomeSource(
+        "hpylels",
+        "Helicobacter pylori ELS37",
+        "ragout-examples",
+        f"{RAGOUT}/H.Pylori/references/ELS37.fasta.gz",
+        parent="hpylgam",
+    ),
+    GenomeSource(
+        "saurjkd",
+        "Staphylococcus aureus JKD6008",
+        "ragout-examples",
+        f"{RAGOUT}/S.Aureus/references/JKD6008.fasta.gz",
+        parent="saurrf",
+    ),
+    GenomeSource(
+        "kpnekap",
+        "Klebsiella pneumoniae, Kaptive's example (draft, 64 contigs)",
+        "kaptive-example",
+        f"{KAPTIVE}/exact_match.fasta.gz",
+        parent="kpnehs",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class GenomeSet:
+    """One community: its genomes and the seed, sample count and folder it is built with."""
+
+    number: int
+    sources: tuple[GenomeSource, ...]
+    seed: int
+    samples: int
+    outdir: Path
+    label: str  # truth.binning's @SampleID and samplesheet.csv's group
+
+
+GENOME_SETS = {
+    1: GenomeSet(1, SOURCES, SEED, SAMPLES, DEFAULT_OUTDIR, "debian"),
+    2: GenomeSet(2, SOURCES_2, SEED_2, SAMPLES_2, DEFAULT_OUTDIR_2, "debian2"),
+}
+
 _BASES = bytes.maketrans(b"acgtn", b"ACGTN")
 _NOT_ACGT = bytes(c for c in range(256) if c not in b"ACGT")
 _TO_N = bytes.maketrans(_NOT_ACGT, b"N" * len(_NOT_ACGT))
@@ -237,12 +388,15 @@ def check_tools() -> None:
         )
 
 
-def fetch_packages(cache: Path) -> Path:
-    """Download (not install) the Debian packages holding the genomes and unpack them."""
+def fetch_packages(cache: Path, sources: Sequence[GenomeSource]) -> Path:
+    """Download (not install) the Debian packages holding the genomes and unpack them.
+
+    All sets share the cache: a package is downloaded once, every downloaded package unpacked
+    once into the same tree."""
     root = cache / "root"
     debs = cache / "debs"
     debs.mkdir(parents=True, exist_ok=True)
-    packages = sorted({source.package for source in SOURCES})
+    packages = sorted({source.package for source in sources})
     wanted = [p for p in packages if not any(debs.glob(f"{p}_*.deb"))]
     if wanted:
         log(f"downloading Debian packages: {' '.join(wanted)}")
@@ -254,6 +408,28 @@ def fetch_packages(cache: Path) -> Path:
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.touch()
     return root
+
+
+def source_file(root: Path, source: GenomeSource) -> Path:
+    """The unpacked file with a genome; a tarball member is extracted once, under root/.members."""
+    path = root / source.path
+    if not source.member:
+        return path
+    extracted = root / ".members" / source.path / source.member
+    if not extracted.exists():
+        extracted.parent.mkdir(parents=True, exist_ok=True)
+        partial = extracted.with_name(f"{extracted.name}.part")
+        with tarfile.open(path) as archive:
+            try:
+                member = archive.extractfile(source.member)
+            except KeyError:
+                member = None
+            if member is None:
+                sys.exit(f"debian_community.py: no file {source.member} in {path}")
+            with member, partial.open("wb") as out:
+                shutil.copyfileobj(member, out, 1 << 20)
+        partial.replace(extracted)
+    return extracted
 
 
 def _open_text(path: Path) -> Iterator[str]:
@@ -316,33 +492,39 @@ def gc_fraction(records: Sequence[tuple[str, bytes]]) -> float:
     return gc / max(acgt, 1)
 
 
-def prepare_genomes(outdir: Path, root: Path) -> dict[str, list[tuple[str, bytes]]]:
+def prepare_genomes(
+    outdir: Path, root: Path, sources: Sequence[GenomeSource]
+) -> dict[str, list[tuple[str, bytes]]]:
     """genomes/<id>.fna with records named <id>|<n>; returns the records by genome."""
     genome_dir = outdir / "genomes"
     genome_dir.mkdir(parents=True, exist_ok=True)
     genomes: dict[str, list[tuple[str, bytes]]] = {}
-    for source in SOURCES:
-        records = read_sequences(root / source.path)
+    for source in sources:
+        records = read_sequences(source_file(root, source))
         renamed = [(f"{source.genome}|{i}", bases) for i, (_, bases) in enumerate(records, 1)]
         write_fasta(genome_dir / f"{source.genome}.fna", renamed)
         genomes[source.genome] = renamed
     return genomes
 
 
-def draw_coverages(rng: np.random.Generator) -> np.ndarray:
+def draw_coverages(genome_set: GenomeSet) -> np.ndarray:
     """Coverage (x) of every genome in every sample: log-normal, mean MEAN_COVERAGE per sample."""
-    base = rng.normal(0.0, GENOME_SIGMA, size=len(SOURCES))
-    per_sample = base[:, None] + rng.normal(0.0, SAMPLE_SIGMA, size=(len(SOURCES), SAMPLES))
+    rng = np.random.default_rng(genome_set.seed)
+    shape = (len(genome_set.sources), genome_set.samples)
+    base = rng.normal(0.0, GENOME_SIGMA, size=shape[0])
+    per_sample = base[:, None] + rng.normal(0.0, SAMPLE_SIGMA, size=shape)
     abundance = np.exp(per_sample)
     return MEAN_COVERAGE * abundance / abundance.mean(axis=0, keepdims=True)
 
 
-def simulate_reads(outdir: Path, coverages: np.ndarray) -> list[tuple[Path, Path]]:
+def simulate_reads(
+    outdir: Path, coverages: np.ndarray, genome_set: GenomeSet
+) -> list[tuple[Path, Path]]:
     """ART paired reads of every genome at its coverage, concatenated per sample."""
     pairs = []
     scratch = outdir / "art-scratch"
     scratch.mkdir(exist_ok=True)
-    for sample in range(SAMPLES):
+    for sample in range(genome_set.samples):
         r1 = outdir / f"reads/sample{sample + 1}_R1.fq"
         r2 = r1.with_name(f"sample{sample + 1}_R2.fq")
         pairs.append((r1, r2))
@@ -351,7 +533,7 @@ def simulate_reads(outdir: Path, coverages: np.ndarray) -> list[tuple[Path, Path
         r1.parent.mkdir(exist_ok=True)
         partial1, partial2 = r1.with_suffix(".fq.part"), r2.with_suffix(".fq.part")
         with partial1.open("wb") as out1, partial2.open("wb") as out2:
-            for index, source in enumerate(SOURCES):
+            for index, source in enumerate(genome_set.sources):
                 coverage = float(coverages[index, sample])
                 prefix = scratch / f"s{sample + 1}_{source.genome}_"
                 run(
@@ -371,7 +553,7 @@ def simulate_reads(outdir: Path, coverages: np.ndarray) -> list[tuple[Path, Path
                         "-s",
                         str(FRAGMENT_SD),
                         "-rs",
-                        str(SEED * 1000 + sample * 100 + index),
+                        str(genome_set.seed * 1000 + sample * 100 + index),
                         "-na",
                         "-q",
                         "-o",
@@ -428,11 +610,11 @@ def assemble(outdir: Path, pairs: Sequence[tuple[Path, Path]]) -> Path:
     return contigs
 
 
-def assign_contigs(outdir: Path, contigs: Path) -> dict[str, object]:
+def assign_contigs(outdir: Path, contigs: Path, genome_set: GenomeSet) -> dict[str, object]:
     """truth.binning from minimap2 alignments of the contigs to the genomes."""
     reference = outdir / "genomes.fna"
     with reference.open("wb") as out:
-        for source in SOURCES:
+        for source in genome_set.sources:
             out.write((outdir / "genomes" / f"{source.genome}.fna").read_bytes())
     paf = outdir / "contigs_vs_genomes.paf"
     with paf.open("w") as out:
@@ -461,7 +643,7 @@ def assign_contigs(outdir: Path, contigs: Path) -> dict[str, object]:
         names.append(name)
         genomes.append(hits[0][0])
         sizes.append(length)
-    write_cami_binning(outdir / "truth.binning", names, genomes, sizes, sample_id="debian")
+    write_cami_binning(outdir / "truth.binning", names, genomes, sizes, sample_id=genome_set.label)
     return {
         "contigs": len(lengths),
         "truth_contigs": len(names),
@@ -510,14 +692,16 @@ def write_tables(
     genomes: dict[str, list[tuple[str, bytes]]],
     coverages: np.ndarray,
     truth: dict[str, object],
+    genome_set: GenomeSet,
 ) -> None:
     """genomes.tsv (as the simulator's, plus organism and source) and samplesheet.csv last."""
     genome_bp = truth["genome_bp"]
     assert isinstance(genome_bp, dict)
+    samples = range(genome_set.samples)
     header = ["genome", "parent", "relation", "length_bp", "gc", "n_records", "contig_bp"]
-    header += [f"coverage_sample{s + 1}" for s in range(SAMPLES)] + ["organism", "source"]
+    header += [f"coverage_sample{s + 1}" for s in samples] + ["organism", "source"]
     lines = ["\t".join(header)]
-    for index, source in enumerate(SOURCES):
+    for index, source in enumerate(genome_set.sources):
         records = genomes[source.genome]
         row = [
             source.genome,
@@ -527,19 +711,19 @@ def write_tables(
             f"{gc_fraction(records):.4f}",
             str(len(records)),
             str(genome_bp.get(source.genome, 0)),
-            *(f"{coverages[index, s]:.3f}" for s in range(SAMPLES)),
+            *(f"{coverages[index, s]:.3f}" for s in samples),
             source.organism,
-            f"Debian {source.package}: /{source.path}",
+            f"Debian {source.package}: {source.location}",
         ]
         lines.append("\t".join(row))
     (outdir / "genomes.tsv").write_text("\n".join(lines) + "\n")
     summary = [f"{key}\t{value}" for key, value in truth.items() if key != "genome_bp"]
-    for sample in range(SAMPLES):
+    for sample in samples:
         pairs = (outdir / "reads" / f"sample{sample + 1}.pairs").read_text().strip()
         summary.append(f"read_pairs_sample{sample + 1}\t{pairs}")
     (outdir / "assembly_truth.tsv").write_text("\n".join(summary) + "\n")
     sheet = ["sample,bam,group,contigs"]
-    sheet += [f"sample{s + 1},sample{s + 1}.bam,debian,contigs.fna.gz" for s in range(SAMPLES)]
+    sheet += [f"sample{s + 1},sample{s + 1}.bam,{genome_set.label},contigs.fna.gz" for s in samples]
     (outdir / "samplesheet.csv").write_text("\n".join(sheet) + "\n")
 
 
@@ -547,27 +731,30 @@ def community_ready(outdir: Path) -> bool:
     return (outdir / "samplesheet.csv").is_file() and (outdir / "truth.binning").is_file()
 
 
-def build(outdir: Path = DEFAULT_OUTDIR, keep_reads: bool = False) -> None:
-    """Build the community in `outdir` (each finished step is reused when run again)."""
+def build(outdir: Path | None = None, keep_reads: bool = False, genome_set: int = 1) -> None:
+    """Build the community of genome set `genome_set` in `outdir` (by default the set's own
+    folder); each finished step is reused when run again."""
+    chosen = GENOME_SETS[genome_set]
+    outdir = chosen.outdir if outdir is None else outdir
     if community_ready(outdir):
         log(f"cached in {outdir}")
         return
     check_tools()
     outdir.mkdir(parents=True, exist_ok=True)
-    root = fetch_packages(PACKAGE_CACHE)
-    genomes = prepare_genomes(outdir, root)
+    root = fetch_packages(PACKAGE_CACHE, chosen.sources)
+    genomes = prepare_genomes(outdir, root, chosen.sources)
     total = sum(len(b) for records in genomes.values() for _, b in records)
-    log(f"{len(genomes)} genomes, {total / 1e6:.1f} Mbp")
-    coverages = draw_coverages(np.random.default_rng(SEED))
-    pairs = simulate_reads(outdir, coverages)
+    log(f"set {chosen.number}: {len(genomes)} genomes, {total / 1e6:.1f} Mbp")
+    coverages = draw_coverages(chosen)
+    pairs = simulate_reads(outdir, coverages, chosen)
     contigs = assemble(outdir, pairs)
-    truth = assign_contigs(outdir, contigs)
+    truth = assign_contigs(outdir, contigs, chosen)
     log(
         f"truth: {truth['truth_contigs']} contigs >= {MIN_TRUTH_BP} bp assigned "
         f"({int(truth['truth_bp']) / 1e6:.1f} Mbp), {truth['unassigned']} unassigned"  # type: ignore[call-overload]
     )
     map_reads(outdir, contigs, pairs)
-    write_tables(outdir, genomes, coverages, truth)
+    write_tables(outdir, genomes, coverages, truth, chosen)
     if not keep_reads:
         for fastq in (outdir / "reads").glob("*.fq"):
             fastq.unlink()
@@ -576,10 +763,22 @@ def build(outdir: Path = DEFAULT_OUTDIR, keep_reads: bool = False) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--outdir", type=Path, default=DEFAULT_OUTDIR)
+    parser.add_argument(
+        "--set",
+        type=int,
+        choices=sorted(GENOME_SETS),
+        default=1,
+        dest="genome_set",
+        help="which genome set to build (see the module docstring) [1]",
+    )
+    parser.add_argument(
+        "--outdir",
+        type=Path,
+        help="where to build it [benchmarks/data/community-debian, community-debian2 for set 2]",
+    )
     parser.add_argument("--keep-reads", action="store_true", help="keep the simulated FASTQ")
     options = parser.parse_args(argv)
-    build(options.outdir, options.keep_reads)
+    build(options.outdir, options.keep_reads, options.genome_set)
 
 
 if __name__ == "__main__":
