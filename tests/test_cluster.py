@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -257,3 +259,24 @@ def test_the_hdbscan_subset_is_the_longest_contigs_and_stray_ones_stay_noise() -
     assert same_partition(result.labels[:-1], truth)
     with pytest.raises(ValueError, match="max_hdbscan_contigs"):
         cluster_latent(points, lengths, names, ClusterConfig(max_hdbscan_contigs=1))
+
+
+def test_a_genome_in_fewer_contigs_than_min_cluster_size_becomes_one_bin() -> None:
+    points, truth = blobs(n_blobs=2, per_blob=30, dims=8, seed=3)
+    rng = np.random.default_rng(4)
+    # Four long contigs of a third genome, close together and far from both blobs: too few for
+    # an HDBSCAN cluster (min_cluster_size 10).
+    few = np.full((4, 8), 60.0) + 0.3 * rng.normal(size=(4, 8))
+    points = np.vstack([points, few]).astype(np.float32)
+    lengths = np.append(np.full(truth.size, 20_000), [250_000, 150_000, 120_000, 90_000])
+    names = [f"c{i}" for i in range(lengths.size)]
+    config = ClusterConfig(metric="euclidean", min_bin_size=200_000)
+    grouped = cluster_latent(points, lengths, names, config)
+    assert len(set(grouped.labels[-4:].tolist())) == 1 and grouped.labels[-1] >= 0
+    assert same_partition(grouped.labels[:-4], truth)
+    assert len(grouped.bin_names) == 3
+    # Without grouping the 250 kbp contig is a bin of its own and the other three, whose
+    # nearest binned contigs are mostly a blob's, are voted into that blob's bin.
+    apart = cluster_latent(points, lengths, names, replace(config, group_leftovers=False))
+    assert apart.labels[-4] >= 0
+    assert apart.labels[-4] not in apart.labels[-3:]

@@ -361,6 +361,14 @@ def _cluster_options(function: Any) -> Any:
             ),
         ),
         click.option(
+            "--group-leftovers/--no-group-leftovers",
+            default=defaults.group_leftovers,
+            show_default=True,
+            help="Make a bin of HDBSCAN noise contigs that lie as close together as a genome's "
+            "contigs do and add up to --min-bin-size (a genome in fewer contigs than "
+            "--min-cluster-size).",
+        ),
+        click.option(
             "--split-separator",
             default=None,
             help=(
@@ -413,6 +421,7 @@ def _cluster_config(
     recluster: bool,
     reassign_noise: bool,
     assign_leftovers: bool,
+    group_leftovers: bool,
     split_separator: str | None,
     bin_prefix: str,
     threads: int | None,
@@ -428,6 +437,7 @@ def _cluster_config(
         recluster=recluster,
         reassign_noise=reassign_noise,
         assign_leftovers=assign_leftovers,
+        group_leftovers=group_leftovers,
         split_separator=split_separator or None,
         bin_prefix=bin_prefix,
         threads=threads or 1,
@@ -477,6 +487,7 @@ def bin_command(
     recluster: bool,
     reassign_noise: bool,
     assign_leftovers: bool,
+    group_leftovers: bool,
     split_separator: str | None,
     bin_prefix: str,
     no_fasta: bool,
@@ -524,6 +535,7 @@ def bin_command(
             recluster,
             reassign_noise,
             assign_leftovers,
+            group_leftovers,
             split_separator,
             bin_prefix,
             threads,
@@ -620,6 +632,7 @@ def cluster(
     recluster: bool,
     reassign_noise: bool,
     assign_leftovers: bool,
+    group_leftovers: bool,
     split_separator: str | None,
     bin_prefix: str,
     no_fasta: bool,
@@ -641,6 +654,7 @@ def cluster(
         recluster,
         reassign_noise,
         assign_leftovers,
+        group_leftovers,
         split_separator,
         bin_prefix,
         threads,

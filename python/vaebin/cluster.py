@@ -54,6 +54,14 @@ class ClusterConfig:
     # and reads, and every other contig joins the cluster that leftover_agreement of its
     # leftover_neighbours nearest clustered contigs are in, else it is noise. None: no limit.
     max_hdbscan_contigs: int | None = 50_000
+    # HDBSCAN cannot make a cluster of fewer than min_cluster_size contigs, so a genome assembled
+    # into a few long contigs is noise (and each contig over long_contig_bin_bp a bin of its
+    # own). Before the vote, noise contigs are grouped by single linkage within a distance taken
+    # from the data (the median, over clusters, of the median distance between a cluster's
+    # longest members); groups of at least min_bin_size bp become bins. Measured: a real
+    # Chlamydia genome in 5 contigs and a Buchnera in 2 became whole bins instead of parts of
+    # others (benchmarks/dev/NOTES.md, "Genomes in a few contigs").
+    group_leftovers: bool = True
     # An unbinned contig at least this long becomes a bin of its own (None: never); bins are
     # still subject to min_bin_size.
     long_contig_bin_bp: int | None = 200_000
@@ -285,6 +293,8 @@ def cluster_latent(
     if config.reassign_noise:
         labels = _reassign_noise(points, raw_labels, config.reassign_quantile)
     n_reassigned = int(n_noise - (labels < 0).sum())
+    if config.group_leftovers:
+        labels = _group_leftovers(points, labels, lengths, config)
     if config.long_contig_bin_bp is not None:
         long_noise = np.flatnonzero((labels < 0) & (lengths >= config.long_contig_bin_bp))
         labels = labels.copy()
@@ -315,6 +325,49 @@ def _density_clusters(points: np.ndarray, lengths: np.ndarray, config: ClusterCo
     full[subset] = labels
     rest = np.setdiff1d(np.arange(n_contigs), subset, assume_unique=True)
     return _vote_labels(points, full, subset[labels >= 0], rest, config)
+
+
+# Grouping looks at no more than this many noise contigs (the longest) and, per cluster, at its
+# this many longest members for the within-genome distance.
+_GROUP_MAX_CONTIGS = 4000
+_GROUP_LONGEST_MEMBERS = 20
+
+
+def _within_genome_distance(points: np.ndarray, labels: np.ndarray, lengths: np.ndarray) -> float:
+    """Median over clusters of the median distance between a cluster's longest members."""
+    medians = []
+    for cluster in np.unique(labels[labels >= 0]):
+        members = np.flatnonzero(labels == cluster)
+        longest = members[np.argsort(-lengths[members], kind="stable")[:_GROUP_LONGEST_MEMBERS]]
+        if longest.size < 2:
+            continue
+        block = points[longest]
+        squared = ((block[:, None, :] - block[None, :, :]) ** 2).sum(axis=2)
+        medians.append(np.median(np.sqrt(squared[np.triu_indices(longest.size, 1)])))
+    return float(np.median(medians)) if medians else 0.0
+
+
+def _group_leftovers(
+    points: np.ndarray, labels: np.ndarray, lengths: np.ndarray, config: ClusterConfig
+) -> np.ndarray:
+    """Single-linkage groups of noise contigs of at least min_bin_size bp become clusters."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    noise = np.flatnonzero(labels < 0)
+    threshold = _within_genome_distance(points, labels, lengths)
+    if noise.size < 2 or threshold <= 0:
+        return labels
+    if noise.size > _GROUP_MAX_CONTIGS:
+        noise = np.sort(noise[np.argsort(-lengths[noise], kind="stable")[:_GROUP_MAX_CONTIGS]])
+    groups = fcluster(linkage(points[noise], method="single"), t=threshold, criterion="distance")
+    result = labels.copy()
+    next_label = int(labels.max(initial=-1)) + 1
+    for group in np.unique(groups):
+        members = noise[groups == group]
+        if members.size >= 2 and lengths[members].sum() >= config.min_bin_size:
+            result[members] = next_label
+            next_label += 1
+    return result
 
 
 def _vote_labels(
