@@ -181,6 +181,46 @@ impl BlockResult {
             }
         }
     }
+
+    /// Ends the block's record `index`, whose name starts at `name_start` in `names` and whose
+    /// counts row starts at `row_start`: a record of fewer than `min_length` letters is dropped
+    /// (measured but neither counted nor checked); a longer one is kept, its row finished by
+    /// `count`, unless `count` reports an invalid character at a position of `lines`, which
+    /// becomes the block's error. Returns false after an error.
+    #[allow(clippy::too_many_arguments)]
+    fn end_record(
+        &mut self,
+        index: u64,
+        name_start: usize,
+        row_start: usize,
+        letters: u64,
+        min_length: u64,
+        lines: &[u8],
+        count: impl FnOnce(&mut [u32]) -> Result<u64, u64>,
+    ) -> bool {
+        self.bases += letters;
+        let kept = &mut self.kept;
+        if letters < min_length {
+            kept.counts.truncate(row_start);
+            self.records_too_short += 1;
+            return true;
+        }
+        match count(&mut kept.counts[row_start..]) {
+            Ok(counted) => {
+                let name = &self.names[name_start..];
+                kept.names.extend_from_slice(name);
+                kept.name_lengths.push(name.len());
+                kept.lengths.push(letters as i64);
+                kept.kmer_totals.push(counted as i64);
+                true
+            }
+            Err(position) => {
+                let byte = letter_at(lines, position).expect("position in the record");
+                self.error = Some((index, invalid_character(byte, position)));
+                false
+            }
+        }
+    }
 }
 
 /// Parses and counts the records of one FASTA block.
@@ -224,25 +264,17 @@ fn featurize_block(block: &FastaBlock, counter: &mut KmerCounter, min_length: u6
         } else {
             letter_count(record.lines)
         };
-        result.bases += letters;
-        if letters < min_length {
-            kept.counts.truncate(row_start);
-            result.records_too_short += 1;
-        } else {
-            match counted {
-                Ok(counted) => {
-                    let name = &result.names[name_start..];
-                    kept.names.extend_from_slice(name);
-                    kept.name_lengths.push(name.len());
-                    kept.lengths.push(letters as i64);
-                    kept.kmer_totals.push(counted as i64);
-                }
-                Err(position) => {
-                    let byte = letter_at(record.lines, position).expect("position in the record");
-                    result.error = Some((index, invalid_character(byte, position)));
-                    return result;
-                }
-            }
+        let lines = record.lines;
+        if !result.end_record(
+            index,
+            name_start,
+            row_start,
+            letters,
+            min_length,
+            lines,
+            |_| counted,
+        ) {
+            return result;
         }
         index += 1;
     }
@@ -296,26 +328,11 @@ fn featurize_block_in_one_pass(
         };
         position = content.len() - data.len() + lines.len();
         let letters = counter.letters();
-        result.bases += letters;
-        if letters < min_length {
-            // Measured but neither counted nor checked.
-            kept.counts.truncate(row_start);
-            result.records_too_short += 1;
-        } else {
-            match counter.finish(row) {
-                Ok(counted) => {
-                    let name = &result.names[name_start..];
-                    kept.names.extend_from_slice(name);
-                    kept.name_lengths.push(name.len());
-                    kept.lengths.push(letters as i64);
-                    kept.kmer_totals.push(counted as i64);
-                }
-                Err(position) => {
-                    let byte = letter_at(lines, position).expect("position in the record");
-                    result.error = Some((index, invalid_character(byte, position)));
-                    return result;
-                }
-            }
+        let finish = |row: &mut [u32]| counter.finish(row);
+        if !result.end_record(
+            index, name_start, row_start, letters, min_length, lines, finish,
+        ) {
+            return result;
         }
         index += 1;
     }
