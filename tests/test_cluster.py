@@ -227,6 +227,39 @@ def test_recluster_splits_a_cluster_of_separate_dense_parts() -> None:
     np.testing.assert_array_equal(_split_clusters(points, merged, lengths, small), merged)
 
 
+def test_recluster_keeps_parts_together_that_lie_about_as_far_apart_as_their_own_contigs() -> None:
+    from vaebin.cluster import _split_clusters
+
+    # Two parallel segments of evenly spread points, 0.3 apart: two dense parts to HDBSCAN, but
+    # the parts' contigs lie 0.3 apart on their own segment too (median over pairs), so the
+    # parts are no more different than one genome's contigs are.
+    along = np.linspace(0.0, 1.0, 60)
+    rng = np.random.default_rng(5)
+
+    def segments(gap: float) -> np.ndarray:
+        first = np.stack([along, np.zeros_like(along), np.zeros_like(along)], axis=1)
+        second = first + [0.0, gap, 0.0]
+        return np.concatenate([first, second]) + rng.normal(0, 0.002, size=(120, 3))
+
+    # Spreads are measured on each part's longest contigs: lengths in no order along a segment.
+    lengths = 10_000 + 10 * rng.permutation(120)
+    merged = np.zeros(120, dtype=np.int64)
+    truth = np.repeat([0, 1], 60)
+    close = segments(0.3)
+    # Any dense parts: split.
+    any_split = _split_clusters(close, merged, lengths, ClusterConfig(split_min_separation=0))
+    assert same_partition(any_split, truth)
+    # Default: the parts lie about 1.4x farther apart than within, under 2x: kept whole.
+    np.testing.assert_array_equal(_split_clusters(close, merged, lengths, ClusterConfig()), merged)
+    # Far apart segments (7x) are split with the default too.
+    far = _split_clusters(segments(2.0), merged, lengths, ClusterConfig())
+    assert same_partition(far, truth)
+    with pytest.raises(ValueError, match="split_min_separation"):
+        cluster_latent(
+            close, lengths, [str(i) for i in range(120)], ClusterConfig(split_min_separation=-1)
+        )
+
+
 def test_above_the_hdbscan_limit_the_longest_contigs_are_clustered_and_the_rest_voted_in() -> None:
     points, truth = blobs(n_blobs=3, per_blob=40)
     # Every third contig is short: HDBSCAN sees only the 80 long ones.

@@ -345,6 +345,14 @@ def _cluster_options(function: Any) -> Any:
             help="Cluster each large bin again and split it when it holds several dense parts.",
         ),
         click.option(
+            "--split-min-separation",
+            type=click.FloatRange(min=0),
+            default=defaults.split_min_separation,
+            show_default=True,
+            help="Re-clustering splits a bin only into parts that lie this many times farther "
+            "apart than their own contigs do (0: any dense parts).",
+        ),
+        click.option(
             "--reassign-noise/--no-reassign-noise",
             default=defaults.reassign_noise,
             show_default=True,
@@ -412,34 +420,41 @@ def _train_config(
     return TrainConfig.for_preset(preset, **overrides)
 
 
-def _cluster_config(
-    min_bin_size: int,
-    min_cluster_size: int,
-    min_samples: int | None,
-    max_hdbscan_contigs: int,
-    cluster_selection: str,
-    recluster: bool,
-    reassign_noise: bool,
-    assign_leftovers: bool,
-    group_leftovers: bool,
-    split_separator: str | None,
-    bin_prefix: str,
-    threads: int | None,
-) -> Any:
+# The parameters that _cluster_options adds to a command, passed on as one dict.
+CLUSTER_PARAMETERS = (
+    "min_bin_size",
+    "min_cluster_size",
+    "min_samples",
+    "max_hdbscan_contigs",
+    "cluster_selection",
+    "recluster",
+    "split_min_separation",
+    "reassign_noise",
+    "assign_leftovers",
+    "group_leftovers",
+    "split_separator",
+    "bin_prefix",
+)
+
+
+def _cluster_config(options: dict[str, Any], threads: int | None) -> Any:
+    """ClusterConfig from the values of the _cluster_options of a command."""
     from vaebin.cluster import ClusterConfig
 
+    values = {name: options.pop(name) for name in CLUSTER_PARAMETERS}
     return ClusterConfig(
-        min_cluster_size=min_cluster_size,
-        min_samples=min_samples,
-        max_hdbscan_contigs=max_hdbscan_contigs or None,
-        cluster_selection_method=cluster_selection,
-        min_bin_size=min_bin_size,
-        recluster=recluster,
-        reassign_noise=reassign_noise,
-        assign_leftovers=assign_leftovers,
-        group_leftovers=group_leftovers,
-        split_separator=split_separator or None,
-        bin_prefix=bin_prefix,
+        min_cluster_size=values["min_cluster_size"],
+        min_samples=values["min_samples"],
+        max_hdbscan_contigs=values["max_hdbscan_contigs"] or None,
+        cluster_selection_method=values["cluster_selection"],
+        min_bin_size=values["min_bin_size"],
+        recluster=values["recluster"],
+        split_min_separation=values["split_min_separation"],
+        reassign_noise=values["reassign_noise"],
+        assign_leftovers=values["assign_leftovers"],
+        group_leftovers=values["group_leftovers"],
+        split_separator=values["split_separator"] or None,
+        bin_prefix=values["bin_prefix"],
         threads=threads or 1,
     )
 
@@ -479,21 +494,11 @@ def bin_command(
     seed: int,
     device: str,
     min_contig_len: int,
-    min_bin_size: int,
-    min_cluster_size: int,
-    min_samples: int | None,
-    max_hdbscan_contigs: int,
-    cluster_selection: str,
-    recluster: bool,
-    reassign_noise: bool,
-    assign_leftovers: bool,
-    group_leftovers: bool,
-    split_separator: str | None,
-    bin_prefix: str,
     no_fasta: bool,
     plot: bool,
     threads: int | None,
     quiet: bool,
+    **cluster_options: Any,
 ) -> None:
     """Bin an assembly end to end: features, VAE, HDBSCAN, bins.
 
@@ -526,20 +531,7 @@ def bin_command(
         request,
         EncodeConfig(min_contig_len=min_contig_len),
         _train_config(preset, epochs, batch_size, seed, device, threads, quiet),
-        _cluster_config(
-            min_bin_size,
-            min_cluster_size,
-            min_samples,
-            max_hdbscan_contigs,
-            cluster_selection,
-            recluster,
-            reassign_noise,
-            assign_leftovers,
-            group_leftovers,
-            split_separator,
-            bin_prefix,
-            threads,
-        ),
+        _cluster_config(cluster_options, threads),
     )
     counts = summary["counts"]
     log.info(
@@ -624,20 +616,10 @@ def cluster(
     latent_dir: Path,
     contigs: Path,
     outdir: Path,
-    min_bin_size: int,
-    min_cluster_size: int,
-    min_samples: int | None,
-    max_hdbscan_contigs: int,
-    cluster_selection: str,
-    recluster: bool,
-    reassign_noise: bool,
-    assign_leftovers: bool,
-    group_leftovers: bool,
-    split_separator: str | None,
-    bin_prefix: str,
     no_fasta: bool,
     threads: int | None,
     quiet: bool,
+    **cluster_options: Any,
 ) -> None:
     """Cluster saved latent means into bins and write the bin files."""
     from vaebin.cluster import cluster_latent
@@ -645,25 +627,12 @@ def cluster(
 
     _setup_logging(quiet)
     latent, names, lengths = load_embedding_table(latent_dir)
-    config = _cluster_config(
-        min_bin_size,
-        min_cluster_size,
-        min_samples,
-        max_hdbscan_contigs,
-        cluster_selection,
-        recluster,
-        reassign_noise,
-        assign_leftovers,
-        group_leftovers,
-        split_separator,
-        bin_prefix,
-        threads,
-    )
+    config = _cluster_config(cluster_options, threads)
     clustering = cluster_latent(latent, lengths, names, config)
     all_names = features.composition(contigs, k=1).names if not no_fasta else names
     outdir.mkdir(parents=True, exist_ok=True)
     outputs = write_bin_outputs(
-        outdir, contigs, names, lengths, clustering, all_names, bin_prefix, not no_fasta
+        outdir, contigs, names, lengths, clustering, all_names, config.bin_prefix, not no_fasta
     )
     log.info(
         "%d bins (%d contigs) written to %s",

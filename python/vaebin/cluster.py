@@ -20,6 +20,11 @@ SELECTION_METHODS = ("eom", "leaf")
 _REASSIGN_CHUNK = 4096
 # Neighbour votes compute distances in blocks of at most this many (query, anchor) pairs.
 _VOTE_BLOCK_PAIRS = 1 << 23
+# Grouping looks at no more than this many noise contigs (the longest) and, per cluster, at its
+# this many longest members for the within-genome distance (the same number of members measure
+# a re-clustering part's spread).
+_GROUP_MAX_CONTIGS = 4000
+_LONGEST_MEMBERS = 20
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,12 @@ class ClusterConfig:
     # parts of at least min_bin_size bp each: eom's stability criterion can keep close genomes
     # (strains, related species) in one cluster that density within the cluster separates.
     recluster: bool = True
+    # ... but only parts that lie this many times farther apart than each part's own contigs
+    # do (median distance between the longest members of two parts over the larger median
+    # distance within one): a large genome can show two density modes, its parts then lie only
+    # 1.5-1.8x apart, separate genomes 3.5-9x (benchmarks/dev/NOTES.md, "Re-clustering").
+    # Parts closer than this are merged again; 0 accepts every split.
+    split_min_separation: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -105,6 +116,8 @@ def _validate(config: ClusterConfig) -> None:
             f"unknown cluster selection method {config.cluster_selection_method!r}; "
             f"choose one of {', '.join(SELECTION_METHODS)}"
         )
+    if config.split_min_separation < 0:
+        raise ValueError("split_min_separation must not be negative")
     if config.min_cluster_size < 2:
         raise ValueError("min_cluster_size must be at least 2")
     if config.min_samples is not None and config.min_samples < 1:
@@ -192,18 +205,60 @@ def _split_clusters(
         large = parts[part_bp >= config.min_bin_size]
         if large.size < 2:
             continue
-        # Every member stays binned: each goes to the nearest large part.
-        centroids = np.array([points[members[sub == part]].mean(axis=0) for part in large])
-        in_large = np.isin(sub, large)
-        part_of_member = np.empty(members.size, dtype=np.int64)
-        part_of_member[in_large] = np.searchsorted(large, sub[in_large])
-        others = np.flatnonzero(~in_large)
-        if others.size:
-            part_of_member[others] = _nearest_centroid(points[members[others]], centroids)
-        new_labels = np.concatenate([[cluster], next_label + np.arange(large.size - 1)])
+        groups = _separated_groups(
+            [members[sub == part] for part in large], points, lengths, config
+        )
+        if len(groups) < 2:
+            continue
+        # Every member stays binned: each goes to the nearest group.
+        centroids = np.array([points[group].mean(axis=0) for group in groups])
+        part_of_member = _nearest_centroid(points[members], centroids)
+        for number, group in enumerate(groups):
+            part_of_member[np.isin(members, group)] = number
+        new_labels = np.concatenate([[cluster], next_label + np.arange(len(groups) - 1)])
         result[members] = new_labels[part_of_member]
-        next_label += large.size - 1
+        next_label += len(groups) - 1
     return result
+
+
+def _separated_groups(
+    parts: list[np.ndarray], points: np.ndarray, lengths: np.ndarray, config: ClusterConfig
+) -> list[np.ndarray]:
+    """Join parts that lie less than `split_min_separation` times farther apart than their own
+    contigs do (transitively); the member rows of each resulting group."""
+    longest = [part[np.argsort(-lengths[part], kind="stable")[:_LONGEST_MEMBERS]] for part in parts]
+    within = [_median_distance(points[rows]) for rows in longest]
+    root = list(range(len(parts)))
+
+    def find(index: int) -> int:
+        while root[index] != index:
+            index = root[index]
+        return index
+
+    for first in range(len(parts)):
+        for second in range(first + 1, len(parts)):
+            between = _median_distance(points[longest[first]], points[longest[second]])
+            spread = max(within[first], within[second])
+            if between < config.split_min_separation * spread:
+                root[find(second)] = find(first)
+    roots = [find(index) for index in range(len(parts))]
+    return [
+        np.sort(np.concatenate([parts[i] for i in range(len(parts)) if roots[i] == r]))
+        for r in sorted(set(roots))
+    ]
+
+
+def _median_distance(first: np.ndarray, second: np.ndarray | None = None) -> float:
+    """Median euclidean distance between a row of `first` and a row of `second`; without
+    `second`, over the distinct pairs of rows of `first` (0 for a single row)."""
+    if second is None:
+        if first.shape[0] < 2:
+            return 0.0
+        squared = ((first[:, None, :] - first[None, :, :]) ** 2).sum(axis=2)
+        squared = squared[np.triu_indices(first.shape[0], 1)]
+    else:
+        squared = ((first[:, None, :] - second[None, :, :]) ** 2).sum(axis=2)
+    return float(np.median(np.sqrt(squared)))
 
 
 def _reassign_noise(points: np.ndarray, labels: np.ndarray, quantile: float) -> np.ndarray:
@@ -327,23 +382,15 @@ def _density_clusters(points: np.ndarray, lengths: np.ndarray, config: ClusterCo
     return _vote_labels(points, full, subset[labels >= 0], rest, config)
 
 
-# Grouping looks at no more than this many noise contigs (the longest) and, per cluster, at its
-# this many longest members for the within-genome distance.
-_GROUP_MAX_CONTIGS = 4000
-_GROUP_LONGEST_MEMBERS = 20
-
-
 def _within_genome_distance(points: np.ndarray, labels: np.ndarray, lengths: np.ndarray) -> float:
     """Median over clusters of the median distance between a cluster's longest members."""
     medians = []
     for cluster in np.unique(labels[labels >= 0]):
         members = np.flatnonzero(labels == cluster)
-        longest = members[np.argsort(-lengths[members], kind="stable")[:_GROUP_LONGEST_MEMBERS]]
+        longest = members[np.argsort(-lengths[members], kind="stable")[:_LONGEST_MEMBERS]]
         if longest.size < 2:
             continue
-        block = points[longest]
-        squared = ((block[:, None, :] - block[None, :, :]) ** 2).sum(axis=2)
-        medians.append(np.median(np.sqrt(squared[np.triu_indices(longest.size, 1)])))
+        medians.append(_median_distance(points[longest]))
     return float(np.median(medians)) if medians else 0.0
 
 
