@@ -238,7 +238,7 @@ def test_recluster_keeps_parts_together_that_lie_about_as_far_apart_as_their_own
 
     def segments(gap: float) -> np.ndarray:
         first = np.stack([along, np.zeros_like(along), np.zeros_like(along)], axis=1)
-        second = first + [0.0, gap, 0.0]
+        second = first + np.array([0.0, gap, 0.0])
         return np.concatenate([first, second]) + rng.normal(0, 0.002, size=(120, 3))
 
     # Spreads are measured on each part's longest contigs: lengths in no order along a segment.

@@ -97,6 +97,21 @@ def test_presets() -> None:
     assert ModelConfig.for_preset("default", 1).composition_share == 0.5
     assert TrainConfig.for_preset("article").batch_size == 1024
     assert TrainConfig.for_preset("article").epochs == 50
+    assert TrainConfig.for_preset("article").resolved(1).batch_doubling_epochs == ()
+
+
+def test_default_epochs_follow_the_number_of_samples_and_doublings_the_epochs() -> None:
+    several = TrainConfig().resolved(3)
+    assert (several.epochs, several.batch_doubling_epochs) == (100, (8, 25, 50, 75))
+    one = TrainConfig().resolved(1)
+    assert (one.epochs, one.batch_doubling_epochs) == (200, (16, 50, 100, 150))
+    # Epochs that are asked for are kept, doublings scale with them unless they are given too.
+    asked = TrainConfig(epochs=300).resolved(1)
+    assert (asked.epochs, asked.batch_doubling_epochs) == (300, (24, 75, 150, 225))
+    fixed = TrainConfig(epochs=10, batch_doubling_epochs=(2,)).resolved(1)
+    assert (fixed.epochs, fixed.batch_doubling_epochs) == (10, (2,))
+    assert TrainConfig().to_dict()["epochs"] is None
+    assert TrainConfig().resolved(2).to_dict()["batch_doubling_epochs"] == [8, 25, 50, 75]
     with pytest.raises(ValueError, match="unknown model preset"):
         ModelConfig.for_preset("huge", 3)
 

@@ -111,6 +111,7 @@ def main() -> None:
     train_config = TrainConfig.for_preset(
         args.model, threads=args.threads, quiet=True, seed=args.train_seed, **json.loads(args.train)
     )
+    train_config = train_config.resolved(model_input.n_samples)
     if "batch_doubling_epochs" in json.loads(args.train):
         train_config = replace(
             train_config, batch_doubling_epochs=tuple(train_config.batch_doubling_epochs)

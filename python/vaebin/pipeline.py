@@ -380,7 +380,7 @@ def run_bin(
         },
         "parameters": {
             "encode": asdict(encode_config),
-            "train": train_config.to_dict(),
+            "train": train_config.resolved(model_input.n_samples).to_dict(),
             "cluster": asdict(cluster_config),
             "threads": request.threads,
         },

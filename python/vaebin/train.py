@@ -116,8 +116,9 @@ def train_vae(
     `progress` None shows a progress bar only on a terminal and when not quiet.
     `model_config` overrides the architecture of the preset.
     """
-    config = config or TrainConfig()
-    if config.epochs < 1 or config.batch_size < 1 or config.lr <= 0:
+    config = (config or TrainConfig()).resolved(model_input.n_samples)
+    epochs, doubling = int(config.epochs or 0), set(config.batch_doubling_epochs or ())
+    if epochs < 1 or config.batch_size < 1 or config.lr <= 0:
         raise ValueError("epochs and batch size must be at least 1 and the learning rate positive")
     model_config = model_config or ModelConfig.for_preset(config.preset, model_input.n_samples)
     device = resolve_device(config.device)
@@ -138,7 +139,6 @@ def train_vae(
         weights = torch.from_numpy(model_input.weights).to(device)
         shuffler = torch.Generator().manual_seed(config.seed)
         batch_size = min(config.batch_size, n_contigs)
-        doubling = set(config.batch_doubling_epochs)
         vae.train()
         if n_contigs == 1:
             # Batch norm cannot estimate statistics from one row: use its running values.
@@ -146,14 +146,14 @@ def train_vae(
                 if isinstance(module, torch.nn.BatchNorm1d):
                     module.eval()
         bar = tqdm(
-            total=config.epochs,
+            total=epochs,
             desc="training",
             unit="epoch",
             file=sys.stderr,
             disable=not _show_progress(progress, config.quiet),
         )
         with bar:
-            for epoch in range(config.epochs):
+            for epoch in range(epochs):
                 if epoch in doubling:
                     batch_size = min(batch_size * 2, n_contigs)
                 order = torch.randperm(n_contigs, generator=shuffler).to(device)
@@ -259,7 +259,8 @@ def load_model(path: str | Path, device: str = "cpu") -> TrainedModel:
         raise ValueError(f"{path}: unsupported vaebin model version {checkpoint.get('version')}")
     model_config = ModelConfig.from_dict(checkpoint["model_config"])
     train_values = dict(checkpoint["train_config"])
-    train_values["batch_doubling_epochs"] = tuple(train_values["batch_doubling_epochs"])
+    if train_values.get("batch_doubling_epochs") is not None:
+        train_values["batch_doubling_epochs"] = tuple(train_values["batch_doubling_epochs"])
     vae = VAE(checkpoint["n_samples"], checkpoint["n_composition"], model_config)
     vae.load_state_dict(checkpoint["state_dict"])
     vae.to(resolve_device(device)).eval()
