@@ -260,6 +260,30 @@ def test_recluster_keeps_parts_together_that_lie_about_as_far_apart_as_their_own
         )
 
 
+def test_recluster_splits_off_a_genome_of_a_few_long_contigs_linked_apart_from_the_rest() -> None:
+    from vaebin.cluster import _split_clusters
+
+    # Three ordinary genome clusters set the within-genome distance; the fourth cluster holds a
+    # genome of 60 short contigs and, 0.5 away, one of 4 long contigs (600 kbp): too few
+    # contigs for HDBSCAN's min_cluster_size, so only linkage finds it.
+    rng = np.random.default_rng(3)
+    centres = np.eye(4) * 2.0
+    blobs = [centre + rng.normal(0, 0.05, size=(60, 4)) for centre in centres]
+    few = centres[3] + [0.5, 0, 0, 0] + rng.normal(0, 0.01, size=(4, 4))
+    points = np.concatenate([*blobs, few])
+    lengths = np.concatenate([np.full(240, 10_000), np.full(4, 150_000)])
+    labels = np.concatenate([np.repeat([0, 1, 2, 3], 60), np.full(4, 3)])
+    split = _split_clusters(points, labels, lengths, ClusterConfig())
+    truth = np.concatenate([np.repeat([0, 1, 2, 3], 60), np.full(4, 4)])
+    assert same_partition(split, truth)
+    unsplit = _split_clusters(points, labels, lengths, ClusterConfig(split_linked_groups=False))
+    np.testing.assert_array_equal(unsplit, labels)
+    # Nearer than twice the genomes' own spread, the few contigs stay in the cluster.
+    near = points.copy()
+    near[240:] = centres[3] + [0.15, 0, 0, 0] + rng.normal(0, 0.01, size=(4, 4))
+    np.testing.assert_array_equal(_split_clusters(near, labels, lengths, ClusterConfig()), labels)
+
+
 def test_above_the_hdbscan_limit_the_longest_contigs_are_clustered_and_the_rest_voted_in() -> None:
     points, truth = blobs(n_blobs=3, per_blob=40)
     # Every third contig is short: HDBSCAN sees only the 80 long ones.

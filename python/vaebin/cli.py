@@ -354,6 +354,13 @@ def _cluster_options(function: Any) -> Any:
             "apart than their own contigs do (0: any dense parts).",
         ),
         click.option(
+            "--split-linked-groups/--no-split-linked-groups",
+            default=defaults.split_linked_groups,
+            show_default=True,
+            help="Re-clustering also splits off a group of a few contigs of bin size that lie "
+            "as close together as a genome's contigs do, apart from the rest of the bin.",
+        ),
+        click.option(
             "--reassign-noise/--no-reassign-noise",
             default=defaults.reassign_noise,
             show_default=True,
@@ -430,6 +437,7 @@ CLUSTER_PARAMETERS = (
     "cluster_selection",
     "recluster",
     "split_min_separation",
+    "split_linked_groups",
     "reassign_noise",
     "assign_leftovers",
     "group_leftovers",
@@ -451,6 +459,7 @@ def _cluster_config(options: dict[str, Any], threads: int | None) -> Any:
         min_bin_size=values["min_bin_size"],
         recluster=values["recluster"],
         split_min_separation=values["split_min_separation"],
+        split_linked_groups=values["split_linked_groups"],
         reassign_noise=values["reassign_noise"],
         assign_leftovers=values["assign_leftovers"],
         group_leftovers=values["group_leftovers"],

@@ -87,6 +87,10 @@ class ClusterConfig:
     # 1.5-1.8x apart, separate genomes 3.5-9x (benchmarks/dev/NOTES.md, "Re-clustering").
     # Parts closer than this are merged again; 0 accepts every split.
     split_min_separation: float = 2.0
+    # When HDBSCAN finds no two dense parts in a cluster, look for groups of contigs linked
+    # (single linkage) within the within-genome distance of `group_leftovers` instead: a genome
+    # in a few long contigs that HDBSCAN put in a neighbour's cluster.
+    split_linked_groups: bool = True
 
 
 @dataclass(frozen=True)
@@ -187,27 +191,21 @@ def _nearest_centroid(points: np.ndarray, centroids: np.ndarray) -> np.ndarray:
 def _split_clusters(
     points: np.ndarray, labels: np.ndarray, lengths: np.ndarray, config: ClusterConfig
 ) -> np.ndarray:
-    """Split clusters whose members form several dense parts of bin size when clustered alone."""
+    """Split clusters whose members form several separate parts of bin size: dense parts when
+    the cluster is clustered alone, or else groups linked within a genome's own spread."""
     result = labels.copy()
     next_label = int(labels.max(initial=-1)) + 1
+    threshold = _within_genome_distance(points, labels, lengths)
     for cluster in np.unique(labels[labels >= 0]):
         members = np.flatnonzero(labels == cluster)
-        if (
-            members.size < 2 * config.min_cluster_size
-            or lengths[members].sum() < 2 * config.min_bin_size
-        ):
+        if members.size < 2 or lengths[members].sum() < 2 * config.min_bin_size:
             continue
-        sub = _hdbscan_fit(points[members], config)
-        parts = np.unique(sub[sub >= 0])
-        if parts.size < 2:
+        parts = _dense_parts(points, members, lengths, config)
+        if len(parts) < 2 and config.split_linked_groups and threshold > 0:
+            parts = _linked_parts(points, members, lengths, threshold, config.min_bin_size)
+        if len(parts) < 2:
             continue
-        part_bp = np.array([lengths[members[sub == part]].sum() for part in parts])
-        large = parts[part_bp >= config.min_bin_size]
-        if large.size < 2:
-            continue
-        groups = _separated_groups(
-            [members[sub == part] for part in large], points, lengths, config
-        )
+        groups = _separated_groups(parts, points, lengths, config)
         if len(groups) < 2:
             continue
         # Every member stays binned: each goes to the nearest group.
@@ -219,6 +217,37 @@ def _split_clusters(
         result[members] = new_labels[part_of_member]
         next_label += len(groups) - 1
     return result
+
+
+def _dense_parts(
+    points: np.ndarray, members: np.ndarray, lengths: np.ndarray, config: ClusterConfig
+) -> list[np.ndarray]:
+    """HDBSCAN clusters of at least min_bin_size bp among a cluster's members."""
+    if members.size < 2 * config.min_cluster_size:
+        return []
+    sub = _hdbscan_fit(points[members], config)
+    parts = [members[sub == part] for part in np.unique(sub[sub >= 0])]
+    return [part for part in parts if lengths[part].sum() >= config.min_bin_size]
+
+
+def _linked_parts(
+    points: np.ndarray,
+    members: np.ndarray,
+    lengths: np.ndarray,
+    threshold: float,
+    min_bin_size: int,
+) -> list[np.ndarray]:
+    """Single-linkage groups, within `threshold`, of at least two contigs and min_bin_size bp
+    among a cluster's longest members: a genome in fewer contigs than min_cluster_size that
+    HDBSCAN merged into a neighbour's cluster. (A lone contig has no spread to compare with.)"""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    longest = members[np.argsort(-lengths[members], kind="stable")[:_GROUP_MAX_CONTIGS]]
+    if longest.size < 2:
+        return []
+    groups = fcluster(linkage(points[longest], method="single"), t=threshold, criterion="distance")
+    parts = [np.sort(longest[groups == group]) for group in np.unique(groups)]
+    return [part for part in parts if part.size >= 2 and lengths[part].sum() >= min_bin_size]
 
 
 def _separated_groups(
