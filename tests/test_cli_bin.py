@@ -72,6 +72,9 @@ def test_bin_writes_every_output(binned: Path, community) -> None:
     assert summary["counts"]["binned_contigs"] == len(assignments)
     assert summary["counts"]["contigs"] == len(contigs)
     assert summary["seed"] == 0
+    # The epochs asked for, with the batch doublings at 8 / 25 / 50 / 75 % of them.
+    assert summary["parameters"]["train"]["epochs"] == 30
+    assert summary["parameters"]["train"]["batch_doubling_epochs"] == [2, 8, 15, 22]
     assert set(summary["steps"]) == {"features", "train", "cluster", "write"}
     assert all(step["peak_rss_mb"] > 0 for step in summary["steps"].values())
     assert sum(b["bp"] for b in summary["bins"]) == summary["counts"]["binned_bp"]
