@@ -451,22 +451,11 @@ def _cluster_config(options: dict[str, Any], threads: int | None) -> Any:
     from vaebin.cluster import ClusterConfig
 
     values = {name: options.pop(name) for name in CLUSTER_PARAMETERS}
-    return ClusterConfig(
-        min_cluster_size=values["min_cluster_size"],
-        min_samples=values["min_samples"],
-        max_hdbscan_contigs=values["max_hdbscan_contigs"] or None,
-        cluster_selection_method=values["cluster_selection"],
-        min_bin_size=values["min_bin_size"],
-        recluster=values["recluster"],
-        split_min_separation=values["split_min_separation"],
-        split_linked_groups=values["split_linked_groups"],
-        reassign_noise=values["reassign_noise"],
-        assign_leftovers=values["assign_leftovers"],
-        group_leftovers=values["group_leftovers"],
-        split_separator=values["split_separator"] or None,
-        bin_prefix=values["bin_prefix"],
-        threads=threads or 1,
-    )
+    # The options are the config's fields, but for one name and two "none" spellings.
+    values["cluster_selection_method"] = values.pop("cluster_selection")
+    values["max_hdbscan_contigs"] = values["max_hdbscan_contigs"] or None
+    values["split_separator"] = values["split_separator"] or None
+    return ClusterConfig(**values, threads=threads or 1)
 
 
 @main.command("bin")
