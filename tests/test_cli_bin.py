@@ -145,6 +145,23 @@ def test_train_then_cluster_alone_and_model_reuse(binned: Path, community, tmp_p
     )
     assert result.returncode == 0, result.stderr
     assert (clustered / "clusters.tsv").read_bytes() == (binned / "clusters.tsv").read_bytes()
+    # Joining clusters by depth needs the depths, which `cluster` does not read.
+    refused = run(
+        "cluster",
+        "--latent",
+        trained,
+        "--contigs",
+        community.contigs_fasta,
+        "--outdir",
+        tmp_path / "refused",
+        "--merge-same-depth",
+    )
+    assert refused.returncode == 1
+    assert refused.stderr.strip().endswith(
+        "--merge-same-depth needs the depths, which `vaebin-rs cluster` does not read; "
+        "use `vaebin-rs bin`"
+    )
+    assert not (tmp_path / "refused" / "clusters.tsv").exists()
     # A saved model bins the same data again without training, to the same latent space.
     reused = tmp_path / "reused"
     bams = [arg for bam in community.bams for arg in ("--bam", bam)]

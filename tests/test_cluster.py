@@ -7,7 +7,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from vaebin.cluster import ClusterConfig, _assign_leftovers, _reassign_noise, cluster_latent
+from vaebin.cluster import (
+    ClusterConfig,
+    _assign_leftovers,
+    _merge_same_depth,
+    _reassign_noise,
+    cluster_latent,
+)
 
 
 def blobs(
@@ -337,3 +343,50 @@ def test_a_genome_in_fewer_contigs_than_min_cluster_size_becomes_one_bin() -> No
     apart = cluster_latent(points, lengths, names, replace(config, group_leftovers=False))
     assert apart.labels[-4] >= 0
     assert apart.labels[-4] not in apart.labels[-3:]
+
+
+def _two_close_clusters(depth_second: float, n_samples: int = 4) -> tuple:
+    # Two groups of 30 contigs whose longest members lie about 1.7 times farther apart than
+    # their own contigs do (median ~4.9 against ~2.8), depth 5 in every sample in the first.
+    rng = np.random.default_rng(3)
+    first = rng.normal(0.0, 1.0, size=(30, 4))
+    second = rng.normal(0.0, 1.0, size=(30, 4)) + np.array([4.0, 0, 0, 0])
+    points = np.vstack([first, second])
+    labels = np.repeat([0, 1], 30)
+    lengths = np.full(60, 10_000)
+    depths = np.vstack([np.full((30, n_samples), 5.0), np.full((30, n_samples), depth_second)])
+    return points, labels, lengths, depths
+
+
+def test_close_clusters_with_the_same_depth_in_every_sample_are_joined() -> None:
+    points, labels, lengths, depths = _two_close_clusters(5.2)
+    config = ClusterConfig(merge_same_depth=True)
+    merged = _merge_same_depth(points, labels, lengths, depths, config)
+    assert np.unique(merged).tolist() == [0]
+
+
+def test_close_clusters_of_different_depth_or_far_apart_stay_apart() -> None:
+    points, labels, lengths, depths = _two_close_clusters(8.0)  # log2(8/5) = 0.68 > 0.3
+    config = ClusterConfig(merge_same_depth=True)
+    assert np.unique(_merge_same_depth(points, labels, lengths, depths, config)).tolist() == [0, 1]
+    points, labels, lengths, depths = _two_close_clusters(5.0)
+    strict = replace(config, merge_max_separation=1.5)
+    assert np.unique(_merge_same_depth(points, labels, lengths, depths, strict)).tolist() == [0, 1]
+
+
+def test_merge_same_depth_is_off_by_default_and_needs_three_samples() -> None:
+    rng = np.random.default_rng(5)
+    # Two dense blobs that HDBSCAN keeps apart, of equal depth.
+    points = np.vstack([rng.normal(0, 0.05, (40, 8)) + 1.0, rng.normal(0, 0.05, (40, 8)) - 1.0])
+    points[40:, 0] += 3.0
+    lengths = np.full(80, 20_000)
+    names = np.array([f"c{i}" for i in range(80)])
+    depths = np.full((80, 4), 3.0)
+    config = ClusterConfig(min_bin_size=100_000, metric="euclidean")
+    assert cluster_latent(points, lengths, names, config, depths=depths).n_clusters == 2
+    far = replace(config, merge_same_depth=True)
+    # Far apart in the latent space: the same depth alone does not join them.
+    assert cluster_latent(points, lengths, names, far, depths=depths).n_clusters == 2
+    near = replace(far, merge_max_separation=1e6)
+    assert cluster_latent(points, lengths, names, near, depths=depths).n_clusters == 1
+    assert cluster_latent(points, lengths, names, near, depths=depths[:, :2]).n_clusters == 2

@@ -361,6 +361,13 @@ def _cluster_options(function: Any) -> Any:
             "as close together as a genome's contigs do, apart from the rest of the bin.",
         ),
         click.option(
+            "--merge-same-depth/--no-merge-same-depth",
+            default=defaults.merge_same_depth,
+            show_default=True,
+            help="Join two HDBSCAN clusters that lie close and have the same depth in every "
+            "sample (3 or more samples): a genome HDBSCAN cut in two. `bin` only.",
+        ),
+        click.option(
             "--reassign-noise/--no-reassign-noise",
             default=defaults.reassign_noise,
             show_default=True,
@@ -438,6 +445,7 @@ CLUSTER_PARAMETERS = (
     "recluster",
     "split_min_separation",
     "split_linked_groups",
+    "merge_same_depth",
     "reassign_noise",
     "assign_leftovers",
     "group_leftovers",
@@ -627,6 +635,11 @@ def cluster(
     _setup_logging(quiet)
     latent, names, lengths = load_embedding_table(latent_dir)
     config = _cluster_config(cluster_options, threads)
+    if config.merge_same_depth:
+        raise VaebinError(
+            "--merge-same-depth needs the depths, which `vaebin-rs cluster` does not read; "
+            "use `vaebin-rs bin`"
+        )
     clustering = cluster_latent(latent, lengths, names, config)
     all_names = features.composition(contigs, k=1).names if not no_fasta else names
     outdir.mkdir(parents=True, exist_ok=True)

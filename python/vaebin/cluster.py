@@ -91,6 +91,18 @@ class ClusterConfig:
     # (single linkage) within the within-genome distance of `group_leftovers` instead: a genome
     # in a few long contigs that HDBSCAN put in a neighbour's cluster.
     split_linked_groups: bool = True
+    # Join two clusters that lie close in the latent space (less than merge_max_separation
+    # times farther apart than their own longest contigs) and have the same depth in every
+    # sample (length-weighted median depths within merge_max_log2_depth_ratio in log2): HDBSCAN
+    # can cut a low-coverage or large genome in two pure clusters whose depths agree within
+    # 3 %, while clusters of different genomes as close differ 2.4-fold or more in some sample
+    # (benchmarks/dev/NOTES.md, "CUDA against CPU training"). Needs the depths and at least
+    # merge_min_samples samples (one depth cannot tell genomes apart). Off by default until
+    # measured on more communities.
+    merge_same_depth: bool = False
+    merge_max_separation: float = 2.5
+    merge_max_log2_depth_ratio: float = 0.3
+    merge_min_samples: int = 3
 
 
 @dataclass(frozen=True)
@@ -277,6 +289,53 @@ def _separated_groups(
     ]
 
 
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
+
+
+def _merge_same_depth(
+    points: np.ndarray,
+    labels: np.ndarray,
+    lengths: np.ndarray,
+    depths: np.ndarray,
+    config: ClusterConfig,
+) -> np.ndarray:
+    """Join clusters that lie close and have the same depth profile (see ClusterConfig)."""
+    clusters = [int(c) for c in np.unique(labels[labels >= 0])]
+    longest, spread, profile = {}, {}, {}
+    for cluster in clusters:
+        members = np.flatnonzero(labels == cluster)
+        longest[cluster] = members[np.argsort(-lengths[members], kind="stable")[:_LONGEST_MEMBERS]]
+        spread[cluster] = _median_distance(points[longest[cluster]])
+        weights = lengths[members].astype(np.float64)
+        profile[cluster] = np.array(
+            [_weighted_median(depths[members, s], weights) for s in range(depths.shape[1])]
+        )
+    root = {cluster: cluster for cluster in clusters}
+
+    def find(cluster: int) -> int:
+        while root[cluster] != cluster:
+            cluster = root[cluster]
+        return cluster
+
+    for index, first in enumerate(clusters):
+        for second in clusters[index + 1 :]:
+            if spread[first] == 0 or spread[second] == 0:
+                continue
+            ratio = np.log2((profile[first] + 0.05) / (profile[second] + 0.05))
+            if np.abs(ratio).max() >= config.merge_max_log2_depth_ratio:
+                continue
+            between = _median_distance(points[longest[first]], points[longest[second]])
+            if between < config.merge_max_separation * max(spread[first], spread[second]):
+                root[find(second)] = find(first)
+    merged = labels.copy()
+    for cluster in clusters:
+        merged[labels == cluster] = find(cluster)
+    return merged
+
+
 def _median_distance(first: np.ndarray, second: np.ndarray | None = None) -> float:
     """Median euclidean distance between a row of `first` and a row of `second`; without
     `second`, over the distinct pairs of rows of `first` (0 for a single row)."""
@@ -343,8 +402,11 @@ def cluster_latent(
     contig_lengths: np.ndarray,
     names: Sequence[str] | np.ndarray,
     config: ClusterConfig | None = None,
+    depths: np.ndarray | None = None,
 ) -> ClusterResult:
-    """Bin contigs by HDBSCAN on their latent means; see `ClusterConfig` for the options."""
+    """Bin contigs by HDBSCAN on their latent means; see `ClusterConfig` for the options.
+
+    `depths` (contigs x samples mean depth) is only used by `merge_same_depth`."""
     config = config or ClusterConfig()
     _validate(config)
     latent = np.asarray(latent_means)
@@ -372,6 +434,10 @@ def cluster_latent(
         raw_labels = np.zeros(n_contigs, dtype=np.int64)
     else:
         raw_labels = _density_clusters(points, lengths, config)
+        if config.merge_same_depth and depths is not None:
+            depth_matrix = np.asarray(depths, dtype=np.float64).reshape(n_contigs, -1)
+            if depth_matrix.shape[1] >= config.merge_min_samples:
+                raw_labels = _merge_same_depth(points, raw_labels, lengths, depth_matrix, config)
     n_noise = int((raw_labels < 0).sum())
     labels = raw_labels
     if config.reassign_noise:

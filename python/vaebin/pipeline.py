@@ -344,7 +344,11 @@ def run_bin(
     )
     with steps.step("cluster"):
         clustering = cluster_latent(
-            embedding.latent_means, model_input.contig_lengths, model_input.names, cluster_config
+            embedding.latent_means,
+            model_input.contig_lengths,
+            model_input.names,
+            cluster_config,
+            depths=contig_features.depths[model_input.kept],
         )
     with steps.step("write"):
         outputs = write_bin_outputs(
