@@ -131,31 +131,12 @@ def test_train_then_cluster_alone_and_model_reuse(binned: Path, community, tmp_p
     assert result.returncode == 0, result.stderr
     np.testing.assert_array_equal(np.load(trained / "latent.npy"), np.load(binned / "latent.npy"))
     clustered = tmp_path / "clustered"
-    result = run(
-        "cluster",
-        "--latent",
-        trained,
-        "--contigs",
-        community.contigs_fasta,
-        "--outdir",
-        clustered,
-        "--min-bin-size",
-        "50000",
-        "--quiet",
-    )
+    cluster_args = ("cluster", "--latent", trained, "--contigs", community.contigs_fasta)
+    result = run(*cluster_args, "--outdir", clustered, "--min-bin-size", "50000", "--quiet")
     assert result.returncode == 0, result.stderr
     assert (clustered / "clusters.tsv").read_bytes() == (binned / "clusters.tsv").read_bytes()
     # Joining clusters by depth needs the depths, which `cluster` does not read.
-    refused = run(
-        "cluster",
-        "--latent",
-        trained,
-        "--contigs",
-        community.contigs_fasta,
-        "--outdir",
-        tmp_path / "refused",
-        "--merge-same-depth",
-    )
+    refused = run(*cluster_args, "--outdir", tmp_path / "refused", "--merge-same-depth")
     assert refused.returncode == 1
     assert refused.stderr.strip().endswith(
         "--merge-same-depth needs the depths, which `vaebin-rs cluster` does not read; "

@@ -9,7 +9,7 @@ latent space and then split per sample, so each sample gets its own bins.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -269,20 +269,12 @@ def _separated_groups(
     contigs do (transitively); the member rows of each resulting group."""
     longest = [part[np.argsort(-lengths[part], kind="stable")[:_LONGEST_MEMBERS]] for part in parts]
     within = [_median_distance(points[rows]) for rows in longest]
-    root = list(range(len(parts)))
 
-    def find(index: int) -> int:
-        while root[index] != index:
-            index = root[index]
-        return index
+    def close(first: int, second: int) -> bool:
+        between = _median_distance(points[longest[first]], points[longest[second]])
+        return between < config.split_min_separation * max(within[first], within[second])
 
-    for first in range(len(parts)):
-        for second in range(first + 1, len(parts)):
-            between = _median_distance(points[longest[first]], points[longest[second]])
-            spread = max(within[first], within[second])
-            if between < config.split_min_separation * spread:
-                root[find(second)] = find(first)
-    roots = [find(index) for index in range(len(parts))]
+    roots = _joined_roots(len(parts), close)
     return [
         np.sort(np.concatenate([parts[i] for i in range(len(parts)) if roots[i] == r]))
         for r in sorted(set(roots))
@@ -303,37 +295,50 @@ def _merge_same_depth(
     config: ClusterConfig,
 ) -> np.ndarray:
     """Join clusters that lie close and have the same depth profile (see ClusterConfig)."""
-    clusters = [int(c) for c in np.unique(labels[labels >= 0])]
-    longest, spread, profile = {}, {}, {}
+    clusters = np.unique(labels[labels >= 0])
+    longest, spread, profile = [], [], []
     for cluster in clusters:
         members = np.flatnonzero(labels == cluster)
-        longest[cluster] = members[np.argsort(-lengths[members], kind="stable")[:_LONGEST_MEMBERS]]
-        spread[cluster] = _median_distance(points[longest[cluster]])
+        longest.append(members[np.argsort(-lengths[members], kind="stable")[:_LONGEST_MEMBERS]])
+        spread.append(_median_distance(points[longest[-1]]))
         weights = lengths[members].astype(np.float64)
-        profile[cluster] = np.array(
-            [_weighted_median(depths[members, s], weights) for s in range(depths.shape[1])]
+        profile.append(
+            np.array(
+                [_weighted_median(depths[members, s], weights) for s in range(depths.shape[1])]
+            )
         )
-    root = {cluster: cluster for cluster in clusters}
 
-    def find(cluster: int) -> int:
-        while root[cluster] != cluster:
-            cluster = root[cluster]
-        return cluster
+    def same_genome(first: int, second: int) -> bool:
+        if spread[first] == 0 or spread[second] == 0:
+            return False
+        ratio = np.log2((profile[first] + 0.05) / (profile[second] + 0.05))
+        if np.abs(ratio).max() >= config.merge_max_log2_depth_ratio:
+            return False
+        between = _median_distance(points[longest[first]], points[longest[second]])
+        return between < config.merge_max_separation * max(spread[first], spread[second])
 
-    for index, first in enumerate(clusters):
-        for second in clusters[index + 1 :]:
-            if spread[first] == 0 or spread[second] == 0:
-                continue
-            ratio = np.log2((profile[first] + 0.05) / (profile[second] + 0.05))
-            if np.abs(ratio).max() >= config.merge_max_log2_depth_ratio:
-                continue
-            between = _median_distance(points[longest[first]], points[longest[second]])
-            if between < config.merge_max_separation * max(spread[first], spread[second]):
-                root[find(second)] = find(first)
+    roots = _joined_roots(len(clusters), same_genome)
     merged = labels.copy()
-    for cluster in clusters:
-        merged[labels == cluster] = find(cluster)
+    for index, cluster in enumerate(clusters):
+        merged[labels == cluster] = clusters[roots[index]]
     return merged
+
+
+def _joined_roots(count: int, joined: Callable[[int, int], bool]) -> list[int]:
+    """Union of the items 0..count-1 over the pairs for which `joined` holds (transitively):
+    for each item, the item that names its group."""
+    root = list(range(count))
+
+    def find(index: int) -> int:
+        while root[index] != index:
+            index = root[index]
+        return index
+
+    for first in range(count):
+        for second in range(first + 1, count):
+            if joined(first, second):
+                root[find(second)] = find(first)
+    return [find(index) for index in range(count)]
 
 
 def _median_distance(first: np.ndarray, second: np.ndarray | None = None) -> float:
