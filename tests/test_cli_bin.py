@@ -7,11 +7,13 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from vaebin.pipeline import load_features, save_features
 from vaebin.simulate import SimulationConfig, read_cami_binning, simulate_community
 
 CLI = os.path.join(os.path.dirname(sys.executable), "vaebin-rs")
@@ -132,16 +134,40 @@ def test_train_then_cluster_alone_and_model_reuse(binned: Path, community, tmp_p
     np.testing.assert_array_equal(np.load(trained / "latent.npy"), np.load(binned / "latent.npy"))
     clustered = tmp_path / "clustered"
     cluster_args = ("cluster", "--latent", trained, "--contigs", community.contigs_fasta)
-    result = run(*cluster_args, "--outdir", clustered, "--min-bin-size", "50000", "--quiet")
+    cluster_args += ("--min-bin-size", "50000", "--quiet")
+    result = run(*cluster_args, "--features", binned / "features", "--outdir", clustered)
     assert result.returncode == 0, result.stderr
     assert (clustered / "clusters.tsv").read_bytes() == (binned / "clusters.tsv").read_bytes()
-    # Joining clusters by depth needs the depths, which `cluster` does not read.
-    refused = run(*cluster_args, "--outdir", tmp_path / "refused", "--merge-same-depth")
-    assert refused.returncode == 1
-    assert refused.stderr.strip().endswith(
-        "--merge-same-depth needs the depths, which `vaebin-rs cluster` does not read; "
-        "use `vaebin-rs bin`"
+    # Without the features the depth steps cannot run: `cluster` says so and bins without them.
+    depthless = tmp_path / "depthless"
+    result = run(*cluster_args, "--outdir", depthless, "--merge-same-depth", "--split-mixed-depth")
+    assert result.returncode == 0, result.stderr
+    warning = result.stderr.strip().splitlines()
+    assert len(warning) == 1 and warning[0].endswith(
+        " vaebin-rs WARNING: no --features: the depth steps (--merge-same-depth, "
+        "--split-mixed-depth) are skipped, so the bins can differ from those of `vaebin-rs bin`"
     )
+    assert (depthless / "clusters.tsv").is_file()
+    # Features that lack a contig of the latent means are refused, naming the folder.
+    full = load_features(binned / "features")
+    partial = tmp_path / "partial"
+    save_features(
+        partial,
+        replace(
+            full,
+            names=full.names[1:],
+            lengths=full.lengths[1:],
+            composition=full.composition[1:],
+            depths=full.depths[1:],
+        ),
+    )
+    refused = run(*cluster_args, "--features", partial, "--outdir", tmp_path / "refused")
+    assert refused.returncode == 1
+    first = str(full.names[0])
+    assert refused.stderr.strip().splitlines() == [
+        f"vaebin-rs: error: {partial}: no features for contig {first!r} of {trained} (1 missing); "
+        "pass the features the model was trained on"
+    ]
     assert not (tmp_path / "refused" / "clusters.tsv").exists()
     # A saved model bins the same data again without training, to the same latent space.
     reused = tmp_path / "reused"

@@ -12,6 +12,7 @@ from vaebin.cluster import (
     _assign_leftovers,
     _merge_same_depth,
     _reassign_noise,
+    _split_mixed_depth,
     cluster_latent,
 )
 
@@ -390,3 +391,98 @@ def test_merge_same_depth_is_off_by_default_and_needs_three_samples() -> None:
     near = replace(far, merge_max_separation=1e6)
     assert cluster_latent(points, lengths, names, near, depths=depths).n_clusters == 1
     assert cluster_latent(points, lengths, names, near, depths=depths[:, :2]).n_clusters == 2
+
+
+def _reads_depth(
+    rng: np.random.Generator, mean_depth: np.ndarray, lengths: np.ndarray, overdispersion: float = 0
+) -> np.ndarray:
+    """Mean depths of contigs from simulated 150 bp read counts (Poisson, or gamma-Poisson with
+    the given squared coefficient of variation)."""
+    expected = np.outer(lengths, mean_depth) / 150.0
+    if overdispersion > 0:
+        expected = expected * rng.gamma(1 / overdispersion, overdispersion, size=expected.shape)
+    return rng.poisson(expected) * 150.0 / lengths[:, None]
+
+
+# Two strains in one bin, the abundances of E. coli 536 and the K-12-specific contigs in real set
+# 1 (benchmarks/dev/NOTES.md): low depth, crossing profiles.
+STRAIN_A = np.array([0.3, 0.9, 0.8, 3.5])
+STRAIN_B = np.array([1.0, 0.5, 1.6, 5.5])
+
+
+def _mixed_bin(
+    second: np.ndarray, seed: int = 2, n_second: int = 40, lengths: tuple = (3_000, 15_000)
+) -> tuple:
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(*lengths, size=80 + n_second)
+    profile = np.vstack([np.tile(STRAIN_A, (80, 1)), np.tile(second, (n_second, 1))])
+    depths = np.vstack(
+        [_reads_depth(rng, row, lengths[i : i + 1])[0] for i, row in enumerate(profile)]
+    )
+    truth = np.repeat([0, 1], [80, n_second])
+    return np.zeros(truth.size, dtype=np.int64), lengths, depths, truth
+
+
+def test_a_bin_of_two_strains_with_crossing_depths_is_split_by_strain() -> None:
+    labels, lengths, depths, truth = _mixed_bin(STRAIN_B)
+    config = ClusterConfig(split_mixed_depth=True, min_bin_size=100_000)
+    split = _split_mixed_depth(labels, lengths, depths, config)
+    assert np.unique(split).tolist() == [0, 1]
+    assert same_partition(split, truth)
+    # A stricter crossing than these strains show (1.74 and 0.85 in log2) keeps the bin whole.
+    strict = replace(config, split_min_depth_crossing=1.0)
+    assert np.unique(_split_mixed_depth(labels, lengths, depths, strict)).tolist() == [0]
+
+
+def test_depth_split_needs_confident_assignments() -> None:
+    # Contigs of 0.5-1.5 kbp carry a few reads each: about 55 % of the bp are assigned with
+    # posterior > 0.95, under the default 0.6, so the bin stays whole.
+    labels, lengths, depths, _ = _mixed_bin(STRAIN_B, lengths=(500, 1_500))
+    config = ClusterConfig(split_mixed_depth=True, min_bin_size=20_000, min_cluster_size=5)
+    assert np.unique(_split_mixed_depth(labels, lengths, depths, config)).tolist() == [0]
+    lenient = replace(config, split_min_confidence=0.5)
+    assert np.unique(_split_mixed_depth(labels, lengths, depths, lenient)).tolist() == [0, 1]
+
+
+def test_collapsed_contigs_plasmids_and_noise_do_not_split_a_genome() -> None:
+    config = ClusterConfig(split_mixed_depth=True, min_bin_size=100_000)
+    # Contigs a strain shares with a second one: their depth is the sum of both, never lower.
+    shared = STRAIN_A + np.array([3.0, 0.2, 1.0, 0.1])
+    # Plasmids at three copies: the same profile, scaled.
+    plasmids = 3 * STRAIN_A
+    for second in (shared, plasmids):
+        labels, lengths, depths, _ = _mixed_bin(second)
+        assert np.unique(_split_mixed_depth(labels, lengths, depths, config)).tolist() == [0]
+    # One genome whose contig depths vary more than Poisson reads do (CV 30 %).
+    rng = np.random.default_rng(4)
+    lengths = rng.integers(3_000, 15_000, size=200)
+    depths = _reads_depth(rng, np.array([4.0, 1.0, 2.5, 6.0]), lengths, overdispersion=0.09)
+    labels = np.zeros(200, dtype=np.int64)
+    assert np.unique(_split_mixed_depth(labels, lengths, depths, config)).tolist() == [0]
+
+
+def test_depth_split_needs_parts_of_bin_size_and_leaves_noise_alone() -> None:
+    labels, lengths, depths, truth = _mixed_bin(STRAIN_B, n_second=12)
+    small = int(lengths[truth == 1].sum())
+    config = ClusterConfig(split_mixed_depth=True, min_bin_size=small + 1)
+    assert np.unique(_split_mixed_depth(labels, lengths, depths, config)).tolist() == [0]
+    labels[:5] = -1
+    split = _split_mixed_depth(labels, lengths, depths, replace(config, min_bin_size=small))
+    assert (split[:5] == -1).all() and np.unique(split).tolist() == [-1, 0, 1]
+    assert same_partition(split[5:], truth[5:])
+
+
+def test_cluster_latent_splits_strains_only_when_asked_and_with_three_samples() -> None:
+    _, lengths, depths, truth = _mixed_bin(STRAIN_B)
+    rng = np.random.default_rng(9)
+    points = rng.normal(0, 0.05, (truth.size, 8)) + 1.0  # one dense blob: the species
+    names = np.array([f"c{i}" for i in range(truth.size)])
+    config = ClusterConfig(min_bin_size=100_000, metric="euclidean")
+    assert cluster_latent(points, lengths, names, config, depths=depths).n_clusters == 1
+    on = replace(config, split_mixed_depth=True)
+    result = cluster_latent(points, lengths, names, on, depths=depths)
+    assert len(result.bin_names) == 2 and same_partition(result.labels, truth)
+    # The larger strain (bp) is bin 1, as bins are numbered by size.
+    assert result.bin_names[result.labels[0]] == "bin.1"
+    assert len(cluster_latent(points, lengths, names, on, depths=depths[:, :2]).bin_names) == 1
+    assert len(cluster_latent(points, lengths, names, on).bin_names) == 1

@@ -365,7 +365,16 @@ def _cluster_options(function: Any) -> Any:
             default=defaults.merge_same_depth,
             show_default=True,
             help="Join two HDBSCAN clusters that lie close and have the same depth in every "
-            "sample (3 or more samples): a genome HDBSCAN cut in two. `bin` only.",
+            "sample (3 or more samples): a genome HDBSCAN cut in two. Needs the depths "
+            "(`cluster`: --features).",
+        ),
+        click.option(
+            "--split-mixed-depth/--no-split-mixed-depth",
+            default=defaults.split_mixed_depth,
+            show_default=True,
+            help="Split a bin in two when its contigs form two populations whose depths cross "
+            "(each deeper than the other in some sample; 3 or more samples): strains of one "
+            "species. Needs the depths (`cluster`: --features).",
         ),
         click.option(
             "--reassign-noise/--no-reassign-noise",
@@ -446,6 +455,7 @@ CLUSTER_PARAMETERS = (
     "split_min_separation",
     "split_linked_groups",
     "merge_same_depth",
+    "split_mixed_depth",
     "reassign_noise",
     "assign_leftovers",
     "group_leftovers",
@@ -615,6 +625,14 @@ def train(
     type=click.Path(path_type=Path, file_okay=False),
     help="Output folder.",
 )
+@click.option(
+    "--features",
+    "features_dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=None,
+    help="Folder written by `featurize` for the training: its depths let the depth steps "
+    "(--merge-same-depth, --split-mixed-depth) run as in `bin`.",
+)
 @_cluster_options
 @click.option("--no-fasta", is_flag=True, help="Do not write bins/*.fna.gz and unbinned.fna.gz.")
 @threads_option
@@ -622,6 +640,7 @@ def train(
 def cluster(
     latent_dir: Path,
     contigs: Path,
+    features_dir: Path | None,
     outdir: Path,
     no_fasta: bool,
     threads: int | None,
@@ -630,17 +649,28 @@ def cluster(
 ) -> None:
     """Cluster saved latent means into bins and write the bin files."""
     from vaebin.cluster import cluster_latent
-    from vaebin.pipeline import load_embedding_table, write_bin_outputs
+    from vaebin.pipeline import load_embedding_table, load_features, write_bin_outputs
 
     _setup_logging(quiet)
     latent, names, lengths = load_embedding_table(latent_dir)
     config = _cluster_config(cluster_options, threads)
-    if config.merge_same_depth:
-        raise VaebinError(
-            "--merge-same-depth needs the depths, which `vaebin-rs cluster` does not read; "
-            "use `vaebin-rs bin`"
+    depths = None
+    if features_dir is not None:
+        contig_features = load_features(features_dir)
+        row = {name: index for index, name in enumerate(contig_features.names.tolist())}
+        missing = [name for name in names.tolist() if name not in row]
+        if missing:
+            raise VaebinError(
+                f"{features_dir}: no features for contig {missing[0]!r} of {latent_dir} "
+                f"({len(missing)} missing); pass the features the model was trained on"
+            )
+        depths = contig_features.depths[[row[name] for name in names.tolist()]]
+    elif config.merge_same_depth or config.split_mixed_depth:
+        log.warning(
+            "no --features: the depth steps (--merge-same-depth, --split-mixed-depth) are "
+            "skipped, so the bins can differ from those of `vaebin-rs bin`"
         )
-    clustering = cluster_latent(latent, lengths, names, config)
+    clustering = cluster_latent(latent, lengths, names, config, depths=depths)
     all_names = features.composition(contigs, k=1).names if not no_fasta else names
     outdir.mkdir(parents=True, exist_ok=True)
     outputs = write_bin_outputs(

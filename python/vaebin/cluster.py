@@ -97,12 +97,25 @@ class ClusterConfig:
     # can cut a low-coverage or large genome in two pure clusters whose depths agree within
     # 3 %, while clusters of different genomes as close differ 2.4-fold or more in some sample
     # (benchmarks/dev/NOTES.md, "CUDA against CPU training"). Needs the depths and at least
-    # merge_min_samples samples (one depth cannot tell genomes apart). Off by default until
+    # depth_min_samples samples (one depth cannot tell genomes apart). Off by default until
     # measured on more communities.
     merge_same_depth: bool = False
     merge_max_separation: float = 2.5
     merge_max_log2_depth_ratio: float = 0.3
-    merge_min_samples: int = 3
+    # Once every contig has its bin, split a bin in two when its contigs form two populations
+    # whose depths cross: each part at least split_min_depth_crossing (log2) deeper than the
+    # other in some sample. Two genomes of one species (strains) share a latent position but
+    # not their abundances; a genome and the contigs it shares with a strain (collapsed: depth
+    # the sum of both, never lower) or its plasmids (depth scaled) never cross. The parts come
+    # from a two-component mixture of the contigs' reads over the samples (overdispersion
+    # measured and allowed for); the split needs split_min_confidence of the bin's bp assigned
+    # with posterior > 0.95 (noise splits of single genomes: 0.1-0.4, E. coli 536 against K-12
+    # in real set 1: 0.74), parts of at least min_bin_size bp and min_cluster_size contigs,
+    # and depth_min_samples samples (benchmarks/dev/NOTES.md, "Strains by crossing depths").
+    split_mixed_depth: bool = False
+    split_min_depth_crossing: float = 0.5
+    split_min_confidence: float = 0.6
+    depth_min_samples: int = 3
 
 
 @dataclass(frozen=True)
@@ -134,6 +147,10 @@ def _validate(config: ClusterConfig) -> None:
         )
     if config.split_min_separation < 0:
         raise ValueError("split_min_separation must not be negative")
+    if config.split_min_depth_crossing < 0:
+        raise ValueError("split_min_depth_crossing must not be negative")
+    if not 0 <= config.split_min_confidence <= 1:
+        raise ValueError("split_min_confidence must be in [0, 1]")
     if config.min_cluster_size < 2:
         raise ValueError("min_cluster_size must be at least 2")
     if config.min_samples is not None and config.min_samples < 1:
@@ -324,6 +341,103 @@ def _merge_same_depth(
     return merged
 
 
+# Reads of a contig in a sample are taken as depth x length / this many bases. The fit
+# measures the overdispersion of these counts and scales them by it, so this value only sets
+# where that measurement starts (an overestimate of the reads is corrected; an underestimate
+# makes the split more cautious).
+_ASSUMED_READ_BP = 150.0
+_MIXTURE_ITERATIONS = 300
+
+
+def _two_shape_mixture(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fit two multinomial shapes (how reads spread over the samples) to the rows of `counts`
+    by EM; returns the posterior of the second component per row and the two shapes.
+
+    Deterministic start: rows split by the sign of their projection on the main axis of their
+    centred log shapes (weighted by their reads)."""
+    n_samples = counts.shape[1]
+    totals = counts.sum(axis=1)
+    log_shape = np.log((counts + 0.5) / (totals[:, None] + 0.5 * n_samples))
+    log_shape -= log_shape.mean(axis=1, keepdims=True)
+    centred = log_shape - np.average(log_shape, axis=0, weights=totals)
+    scatter = (centred * totals[:, None]).T @ centred
+    axis = np.linalg.eigh(scatter)[1][:, -1]
+    second = (centred @ axis > 0).astype(np.float64)
+    shapes = np.full((2, n_samples), 1.0 / n_samples)
+    for _ in range(_MIXTURE_ITERATIONS):
+        responsibility = np.stack([1.0 - second, second], axis=1)
+        shapes = responsibility.T @ counts + 1e-9
+        shapes /= shapes.sum(axis=1, keepdims=True)
+        weights = np.clip(responsibility.mean(axis=0), 1e-9, 1.0)
+        log_likelihood = counts @ np.log(shapes).T + np.log(weights)
+        updated = 1.0 / (
+            1.0 + np.exp(np.clip(log_likelihood[:, 0] - log_likelihood[:, 1], -700, 700))
+        )
+        converged = np.abs(updated - second).max() < 1e-9
+        second = updated
+        if converged:
+            break
+    return second, shapes
+
+
+def _count_dispersion(counts: np.ndarray, part: np.ndarray, shapes: np.ndarray) -> float:
+    """Pearson chi-square per degree of freedom of the counts against the shape of the part
+    each row is in (cells expecting at least 2 reads); at least 1."""
+    expected = counts.sum(axis=1)[:, None] * shapes[part.astype(np.int64)]
+    used = expected >= 2
+    if not np.any(used):
+        return 1.0
+    chi_square = ((counts - expected) ** 2 / np.maximum(expected, 1e-12))[used].sum()
+    freedom = max(int(used.sum()) - int(used.any(axis=1).sum()), 1)
+    return max(1.0, float(chi_square / freedom))
+
+
+def _depth_split(
+    depths: np.ndarray, lengths: np.ndarray, config: ClusterConfig
+) -> np.ndarray | None:
+    """The members of a bin to split off as a second bin (see ClusterConfig.split_mixed_depth),
+    or None."""
+    counts = depths * lengths[:, None] / _ASSUMED_READ_BP
+    if counts.sum() <= 0:
+        return None
+    dispersion = 1.0
+    for _ in range(3):
+        second, shapes = _two_shape_mixture(counts / dispersion)
+        dispersion = _count_dispersion(counts, second > 0.5, shapes)
+    second, shapes = _two_shape_mixture(counts / dispersion)
+    part = second > 0.5
+    for side in (part, ~part):
+        if lengths[side].sum() < config.min_bin_size or side.sum() < config.min_cluster_size:
+            return None
+    weights = lengths.astype(np.float64)
+    confident = np.maximum(second, 1.0 - second) > 0.95
+    if np.average(confident, weights=weights) < config.split_min_confidence:
+        return None
+    first_depth = depths[~part].T @ weights[~part] / weights[~part].sum()
+    second_depth = depths[part].T @ weights[part] / weights[part].sum()
+    ratio = np.log2((first_depth + 1e-3) / (second_depth + 1e-3))
+    if min(ratio.max(), -ratio.min()) < config.split_min_depth_crossing:
+        return None
+    return part
+
+
+def _split_mixed_depth(
+    labels: np.ndarray, lengths: np.ndarray, depths: np.ndarray, config: ClusterConfig
+) -> np.ndarray:
+    """Split each bin whose contigs form two populations of crossing depths in two."""
+    result = labels.copy()
+    next_label = int(labels.max(initial=-1)) + 1
+    for cluster in np.unique(labels[labels >= 0]):
+        members = np.flatnonzero(labels == cluster)
+        if lengths[members].sum() < 2 * config.min_bin_size:
+            continue
+        part = _depth_split(depths[members], lengths[members], config)
+        if part is not None:
+            result[members[part]] = next_label
+            next_label += 1
+    return result
+
+
 def _joined_roots(count: int, joined: Callable[[int, int], bool]) -> list[int]:
     """Union of the items 0..count-1 over the pairs for which `joined` holds (transitively):
     for each item, the item that names its group."""
@@ -411,7 +525,8 @@ def cluster_latent(
 ) -> ClusterResult:
     """Bin contigs by HDBSCAN on their latent means; see `ClusterConfig` for the options.
 
-    `depths` (contigs x samples mean depth) is only used by `merge_same_depth`."""
+    `depths` (contigs x samples mean depth) is only used by `merge_same_depth` and
+    `split_mixed_depth`, and only with at least `depth_min_samples` samples."""
     config = config or ClusterConfig()
     _validate(config)
     latent = np.asarray(latent_means)
@@ -433,16 +548,20 @@ def cluster_latent(
         else None
     )
 
+    depth_matrix = None
+    if depths is not None:
+        depth_matrix = np.asarray(depths, dtype=np.float64).reshape(n_contigs, -1)
+        if depth_matrix.shape[1] < config.depth_min_samples:
+            depth_matrix = None
+
     points = _prepare_points(latent, config.metric)
     if n_contigs < max(3, config.min_cluster_size):
         # Too few points to tell genomes apart by density: the best one can do is one bin.
         raw_labels = np.zeros(n_contigs, dtype=np.int64)
     else:
         raw_labels = _density_clusters(points, lengths, config)
-        if config.merge_same_depth and depths is not None:
-            depth_matrix = np.asarray(depths, dtype=np.float64).reshape(n_contigs, -1)
-            if depth_matrix.shape[1] >= config.merge_min_samples:
-                raw_labels = _merge_same_depth(points, raw_labels, lengths, depth_matrix, config)
+        if config.merge_same_depth and depth_matrix is not None:
+            raw_labels = _merge_same_depth(points, raw_labels, lengths, depth_matrix, config)
     n_noise = int((raw_labels < 0).sum())
     labels = raw_labels
     if config.reassign_noise:
@@ -458,6 +577,8 @@ def cluster_latent(
         before = int((labels < 0).sum())
         labels = _assign_leftovers(points, labels, lengths, config)
         n_reassigned += before - int((labels < 0).sum())
+    if config.split_mixed_depth and depth_matrix is not None:
+        labels = _split_mixed_depth(labels, lengths, depth_matrix, config)
     return _name_bins(labels, lengths, samples, n_noise, n_reassigned, config)
 
 
