@@ -375,7 +375,7 @@ def test_close_clusters_of_different_depth_or_far_apart_stay_apart() -> None:
     assert np.unique(_merge_same_depth(points, labels, lengths, depths, strict)).tolist() == [0, 1]
 
 
-def test_merge_same_depth_is_off_by_default_and_needs_three_samples() -> None:
+def test_merge_same_depth_needs_closeness_and_three_samples() -> None:
     rng = np.random.default_rng(5)
     # Two dense blobs that HDBSCAN keeps apart, of equal depth.
     points = np.vstack([rng.normal(0, 0.05, (40, 8)) + 1.0, rng.normal(0, 0.05, (40, 8)) - 1.0])
@@ -384,13 +384,15 @@ def test_merge_same_depth_is_off_by_default_and_needs_three_samples() -> None:
     names = np.array([f"c{i}" for i in range(80)])
     depths = np.full((80, 4), 3.0)
     config = ClusterConfig(min_bin_size=100_000, metric="euclidean")
-    assert cluster_latent(points, lengths, names, config, depths=depths).n_clusters == 2
-    far = replace(config, merge_same_depth=True)
+    assert config.merge_same_depth
     # Far apart in the latent space: the same depth alone does not join them.
-    assert cluster_latent(points, lengths, names, far, depths=depths).n_clusters == 2
-    near = replace(far, merge_max_separation=1e6)
+    assert cluster_latent(points, lengths, names, config, depths=depths).n_clusters == 2
+    near = replace(config, merge_max_separation=1e6)
     assert cluster_latent(points, lengths, names, near, depths=depths).n_clusters == 1
     assert cluster_latent(points, lengths, names, near, depths=depths[:, :2]).n_clusters == 2
+    assert cluster_latent(points, lengths, names, near).n_clusters == 2
+    off = replace(near, merge_same_depth=False)
+    assert cluster_latent(points, lengths, names, off, depths=depths).n_clusters == 2
 
 
 def _reads_depth(
@@ -472,14 +474,15 @@ def test_depth_split_needs_parts_of_bin_size_and_leaves_noise_alone() -> None:
     assert same_partition(split[5:], truth[5:])
 
 
-def test_cluster_latent_splits_strains_only_when_asked_and_with_three_samples() -> None:
+def test_cluster_latent_splits_strains_by_default_with_depths_of_three_samples() -> None:
     _, lengths, depths, truth = _mixed_bin(STRAIN_B)
     rng = np.random.default_rng(9)
     points = rng.normal(0, 0.05, (truth.size, 8)) + 1.0  # one dense blob: the species
     names = np.array([f"c{i}" for i in range(truth.size)])
-    config = ClusterConfig(min_bin_size=100_000, metric="euclidean")
-    assert cluster_latent(points, lengths, names, config, depths=depths).n_clusters == 1
-    on = replace(config, split_mixed_depth=True)
+    on = ClusterConfig(min_bin_size=100_000, metric="euclidean")
+    assert on.split_mixed_depth
+    off = replace(on, split_mixed_depth=False)
+    assert len(cluster_latent(points, lengths, names, off, depths=depths).bin_names) == 1
     result = cluster_latent(points, lengths, names, on, depths=depths)
     assert len(result.bin_names) == 2 and same_partition(result.labels, truth)
     # The larger strain (bp) is bin 1, as bins are numbered by size.
