@@ -365,7 +365,6 @@ def _two_shape_mixture(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scatter = (centred * totals[:, None]).T @ centred
     axis = np.linalg.eigh(scatter)[1][:, -1]
     second = (centred @ axis > 0).astype(np.float64)
-    shapes = np.full((2, n_samples), 1.0 / n_samples)
     for _ in range(_MIXTURE_ITERATIONS):
         responsibility = np.stack([1.0 - second, second], axis=1)
         shapes = responsibility.T @ counts + 1e-9
