@@ -64,3 +64,44 @@ def total_average_depths(
     lengths: npt.NDArray[np.float64], means: npt.NDArray[np.float64], edge_trims: list[int]
 ) -> npt.NDArray[np.float32]: ...
 def depth_table_rows(names: list[str], values: npt.NDArray[np.float64]) -> str: ...
+
+class ReadSampleStats(TypedDict):
+    records: int
+    records_kept: int
+    records_too_short: int
+    bases: int
+    bases_kept: int
+    compressed: bool
+    kmers_counted: int
+    distinct_kmers: int
+
+class ReadFeatureArrays(TypedDict):
+    composition: npt.NDArray[np.float32]
+    histograms: npt.NDArray[np.float32]
+    abundance: npt.NDArray[np.float32]
+    solid_fraction: npt.NDArray[np.float32]
+    kmers: npt.NDArray[np.uint32]
+    lengths: npt.NDArray[np.int64]
+    samples: npt.NDArray[np.uint32]
+    record_numbers: npt.NDArray[np.uint64]
+    names: bytes
+    name_width: int
+    table_bytes: int
+    stats: list[ReadSampleStats]
+
+def read_feature_arrays(
+    paths: list[str | os.PathLike[str]],
+    k: int = 15,
+    composition_k: int = 4,
+    bins: int = 32,
+    bin_width: int = 2,
+    sampling: int = 8,
+    min_length: int = 1000,
+    threads: int | None = None,
+) -> ReadFeatureArrays: ...
+def write_read_bins(
+    inputs: list[str | os.PathLike[str]],
+    outputs_of_records: list[npt.NDArray[np.uint32]],
+    outputs: list[str | os.PathLike[str]],
+    fastq: bool,
+) -> list[int]: ...

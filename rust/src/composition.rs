@@ -111,7 +111,7 @@ impl BatchResult {
 }
 
 /// The words for a byte that is not a sequence letter.
-fn invalid_character(byte: u8, position: u64) -> String {
+pub(crate) fn invalid_character(byte: u8, position: u64) -> String {
     let shown = if byte.is_ascii_graphic() {
         format!("'{}'", byte as char)
     } else {

@@ -10,6 +10,7 @@ pub mod fasta_blocks;
 pub mod kmer;
 pub mod kmer_count;
 pub mod mapped;
+pub mod readcov;
 pub mod seqio;
 
 #[cfg(feature = "python")]
@@ -299,6 +300,108 @@ mod python {
         Ok(py.detach(|| crate::coverage::depth_table_rows(&names, values, columns)))
     }
 
+    /// Long-read features of each read file (one per sample): composition, k-mer abundance
+    /// histograms per sample and abundances; see `readcov`.
+    #[pyfunction]
+    #[pyo3(signature = (paths, k=15, composition_k=4, bins=32, bin_width=2, sampling=8, min_length=1000, threads=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn read_feature_arrays<'py>(
+        py: Python<'py>,
+        paths: Vec<PathBuf>,
+        k: usize,
+        composition_k: usize,
+        bins: usize,
+        bin_width: u32,
+        sampling: u32,
+        min_length: u64,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        use crate::readcov::{read_features, ReadFeatureOptions};
+        let options = ReadFeatureOptions {
+            k,
+            composition_k,
+            bins,
+            bin_width,
+            sampling,
+            min_length,
+            threads,
+        };
+        let result = py
+            .detach(|| read_features(&paths, &options))
+            .map_err(to_python)?;
+        let rows = result.reads();
+        let samples = result.samples;
+        let (names, width) = py.detach(|| padded_names(&result.names, &result.name_ends));
+        let out = PyDict::new(py);
+        out.set_item(
+            "composition",
+            PyArray1::from_vec(py, result.composition)
+                .reshape([rows, result.composition_columns])?,
+        )?;
+        out.set_item(
+            "histograms",
+            PyArray1::from_vec(py, result.histograms).reshape([rows, samples * result.bins])?,
+        )?;
+        out.set_item(
+            "abundance",
+            PyArray1::from_vec(py, result.abundance).reshape([rows, samples])?,
+        )?;
+        out.set_item(
+            "solid_fraction",
+            PyArray1::from_vec(py, result.solid_fraction),
+        )?;
+        out.set_item("kmers", PyArray1::from_vec(py, result.kmers))?;
+        out.set_item("lengths", PyArray1::from_vec(py, result.lengths))?;
+        out.set_item("samples", PyArray1::from_vec(py, result.sample_of_read))?;
+        out.set_item(
+            "record_numbers",
+            PyArray1::from_vec(py, result.record_numbers),
+        )?;
+        out.set_item("names", PyBytes::new(py, &names))?;
+        out.set_item("name_width", width)?;
+        out.set_item("table_bytes", result.table_bytes)?;
+        let stats = pyo3::types::PyList::empty(py);
+        for (i, sample) in result.stats.iter().enumerate() {
+            let entry = PyDict::new(py);
+            entry.set_item("records", sample.records)?;
+            entry.set_item("records_kept", sample.records_kept)?;
+            entry.set_item("records_too_short", sample.records_too_short)?;
+            entry.set_item("bases", sample.bases)?;
+            entry.set_item("bases_kept", sample.bases_kept)?;
+            entry.set_item("compressed", sample.compressed)?;
+            entry.set_item("kmers_counted", result.kmers_counted[i])?;
+            entry.set_item("distinct_kmers", result.distinct_kmers[i])?;
+            stats.append(entry)?;
+        }
+        out.set_item("stats", stats)?;
+        Ok(out)
+    }
+
+    /// Copies reads into bin files; `outputs_of_records[f][r]` is the output index of record r
+    /// of input f (every record, 0-based), or 2^32 - 1 for none.
+    #[pyfunction]
+    fn write_read_bins(
+        py: Python<'_>,
+        inputs: Vec<PathBuf>,
+        outputs_of_records: Vec<numpy::PyReadonlyArray1<'_, u32>>,
+        outputs: Vec<PathBuf>,
+        fastq: bool,
+    ) -> PyResult<Vec<u64>> {
+        let per_input: Vec<Vec<u32>> = outputs_of_records
+            .iter()
+            .map(|a| a.as_slice().map(|s| s.to_vec()))
+            .collect::<Result<_, _>>()?;
+        if per_input
+            .iter()
+            .flatten()
+            .any(|&o| o != crate::bins::NO_OUTPUT && o as usize >= outputs.len())
+        {
+            return Err(ParameterError::new_err("an output index is out of range"));
+        }
+        py.detach(|| crate::bins::write_read_bins(&inputs, &per_input, &outputs, fastq))
+            .map_err(to_python)
+    }
+
     #[pymodule]
     fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         let py = m.py();
@@ -314,6 +417,8 @@ mod python {
         m.add_function(wrap_pyfunction!(total_average_depths, m)?)?;
         m.add_function(wrap_pyfunction!(depth_table_rows, m)?)?;
         m.add_function(wrap_pyfunction!(write_bins, m)?)?;
+        m.add_function(wrap_pyfunction!(read_feature_arrays, m)?)?;
+        m.add_function(wrap_pyfunction!(write_read_bins, m)?)?;
         Ok(())
     }
 }

@@ -36,6 +36,9 @@ pub struct SequenceBatch {
     pub name_ends: Vec<usize>,
     pub sequence: Vec<u8>,
     pub sequence_ends: Vec<usize>,
+    /// FASTQ quality letters, back to back at the same offsets as `sequence`; empty unless the
+    /// reader was asked to keep them (`SequenceReader::keep_quality`).
+    pub quality: Vec<u8>,
 }
 
 impl SequenceBatch {
@@ -55,6 +58,15 @@ impl SequenceBatch {
     pub fn name(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.name_ends[i - 1] };
         &self.names[start..self.name_ends[i]]
+    }
+
+    /// Quality letters of record `i` (empty for FASTA or when qualities are not kept).
+    pub fn quality(&self, i: usize) -> &[u8] {
+        if self.quality.is_empty() {
+            return &[];
+        }
+        let start = if i == 0 { 0 } else { self.sequence_ends[i - 1] };
+        &self.quality[start..self.sequence_ends[i]]
     }
 
     fn push_record(&mut self, record_number: u64, name: &[u8]) {
@@ -317,6 +329,7 @@ pub struct SequenceReader {
     min_length: u64,
     seen_names: HashSet<Box<[u8]>>,
     batches: u64,
+    keep_quality: bool,
     pub stats: ReadStats,
 }
 
@@ -345,6 +358,7 @@ impl SequenceReader {
             min_length,
             seen_names: HashSet::new(),
             batches: 0,
+            keep_quality: false,
             stats: ReadStats {
                 compressed,
                 ..ReadStats::default()
@@ -354,6 +368,12 @@ impl SequenceReader {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Keeps FASTQ quality lines in the batches (for copying records out unchanged).
+    pub fn keep_quality(mut self) -> Self {
+        self.keep_quality = true;
+        self
     }
 
     pub fn format(&self) -> Option<SequenceFormat> {
@@ -442,6 +462,9 @@ impl SequenceReader {
         if length < self.min_length {
             self.stats.records_too_short += 1;
             batch.sequence.truncate(sequence_start);
+            batch
+                .quality
+                .truncate(sequence_start.min(batch.quality.len()));
             batch.record_numbers.pop();
             batch.name_ends.pop();
             let name_start = batch.name_ends.last().copied().unwrap_or(0);
@@ -489,6 +512,7 @@ impl SequenceReader {
                 batch.name_ends.clear();
                 batch.sequence.clear();
                 batch.sequence_ends.clear();
+                batch.quality.clear();
                 batch
             }
             None => SequenceBatch {
@@ -575,6 +599,9 @@ impl SequenceReader {
                 e - s,
                 sequence_length
             )));
+        }
+        if self.keep_quality {
+            batch.quality.extend_from_slice(&self.buffer[s..e]);
         }
         self.finish_record(batch, sequence_start);
         Ok(())
