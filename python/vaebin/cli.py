@@ -767,6 +767,31 @@ def evaluate(truth: Path, bins_path: Path, contigs: Path | None, json_path: Path
 @click.option(
     "--multisplit", is_flag=True, help="Name contigs S<sample>C<n> as in per-sample assemblies."
 )
+@click.option(
+    "--long-reads",
+    is_flag=True,
+    help="Simulate long reads (FASTQ, nanopore-like errors) instead of contigs and BAMs.",
+)
+@click.option(
+    "--bases-per-sample",
+    type=int,
+    default=None,
+    help="Long reads: genome bases read per sample [default: preset's].",
+)
+@click.option(
+    "--error-rate",
+    type=float,
+    default=None,
+    help="Long reads: mean per-read error rate, mostly indels [default: 0.08].",
+)
+@click.option("--fasta", is_flag=True, help="Long reads: write FASTA instead of FASTQ.")
+@click.option(
+    "--genome-fasta",
+    "genome_fastas",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Long reads: a real genome to read from (one genome per file; repeat per genome).",
+)
 @threads_option
 @quiet_option
 def simulate(
@@ -776,13 +801,48 @@ def simulate(
     genomes: int | None,
     samples: int | None,
     multisplit: bool,
+    long_reads: bool,
+    bases_per_sample: int | None,
+    error_rate: float | None,
+    fasta: bool,
+    genome_fastas: tuple[Path, ...],
     threads: int | None,
     quiet: bool,
 ) -> None:
-    """Simulate a community: contigs, per-sample sorted BAMs, truth and a samplesheet."""
+    """Simulate a community: contigs, per-sample sorted BAMs, truth and a samplesheet.
+
+    With --long-reads: gzipped long reads per sample, the truth per read and a samplesheet.
+    """
     from vaebin.simulate import SimulationConfig, simulate_community
 
     _setup_logging(quiet)
+    long_read_options = {
+        "--bases-per-sample": bases_per_sample is not None,
+        "--error-rate": error_rate is not None,
+        "--fasta": fasta,
+        "--genome-fasta": bool(genome_fastas),
+    }
+    if long_reads:
+        if multisplit:
+            raise click.UsageError("--multisplit names contigs; it does not apply to --long-reads")
+        if genomes is not None and genome_fastas:
+            raise click.UsageError("give --genomes or --genome-fasta, not both")
+        _simulate_long_reads(
+            outdir,
+            preset,
+            seed,
+            genomes,
+            samples,
+            bases_per_sample,
+            error_rate,
+            fasta,
+            genome_fastas,
+            threads,
+        )
+        return
+    for option, given in long_read_options.items():
+        if given:
+            raise click.UsageError(f"{option} needs --long-reads")
     config = SimulationConfig.preset(preset, seed=seed).with_overrides(
         n_genomes=genomes,
         n_samples=samples,
@@ -797,6 +857,43 @@ def simulate(
         result.contig_bp,
         len(result.sample_names),
         ", ".join(map(str, result.reads_per_sample)),
+        result.seconds,
+    )
+
+
+def _simulate_long_reads(
+    outdir: Path,
+    preset: str,
+    seed: int,
+    genomes: int | None,
+    samples: int | None,
+    bases_per_sample: int | None,
+    error_rate: float | None,
+    fasta: bool,
+    genome_fastas: tuple[Path, ...],
+    threads: int | None,
+) -> None:
+    from vaebin.simulate_reads import LongReadConfig, simulate_long_reads
+
+    config = LongReadConfig.preset(preset, seed=seed).with_overrides(
+        n_genomes=genomes,
+        n_samples=samples,
+        bases_per_sample=bases_per_sample,
+        error_rate=error_rate,
+        fasta=fasta or None,
+        genome_fastas=genome_fastas or None,
+        threads=threads,
+    )
+    result = simulate_long_reads(outdir, config)
+    log.info(
+        "%d genomes, %d samples, reads per sample: %s (%s bp); read N50 %d bp, "
+        "error rate %.3f; in %.1f s",
+        len(result.genomes),
+        len(result.sample_names),
+        ", ".join(map(str, result.reads_per_sample)),
+        ", ".join(map(str, result.bases_per_sample)),
+        result.read_n50_bp,
+        result.error_rate,
         result.seconds,
     )
 
