@@ -72,6 +72,7 @@ class ReadSampleStats(TypedDict):
     bases: int
     bases_kept: int
     compressed: bool
+    fastq: bool
     kmers_counted: int
     distinct_kmers: int
 
@@ -97,6 +98,7 @@ def read_feature_arrays(
     bin_width: int = 2,
     sampling: int = 8,
     min_length: int = 1000,
+    solid_histograms: bool = True,
     threads: int | None = None,
 ) -> ReadFeatureArrays: ...
 def write_read_bins(

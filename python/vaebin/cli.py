@@ -18,6 +18,9 @@ log = logging.getLogger("vaebin")
 
 EXIT_INPUT_ERROR = 1
 EXIT_INTERRUPTED = 130
+# Epochs of `bin-reads`: a read set has many more rows than an assembly has contigs, so each
+# epoch takes many more steps.
+READ_EPOCHS = 20
 
 
 class VaebinGroup(click.Group):
@@ -556,6 +559,221 @@ def bin_command(
         counts["bins"],
         counts["binned_contigs"],
         counts["binned_bp"],
+        outdir,
+    )
+
+
+@main.command("bin-reads")
+@click.option(
+    "--reads",
+    "reads",
+    required=True,
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Long reads of one sample (FASTQ or FASTA, plain/gzip/bgzip); repeat per sample.",
+)
+@click.option(
+    "--outdir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Output folder.",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(["default", "article"]),
+    default="default",
+    show_default=True,
+    help="Model preset: the tuned default, or the article's baseline VAE.",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"Training epochs [default: {READ_EPOCHS}; article preset 50].",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Initial batch size.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where to train: a CUDA GPU when present (auto), or as given.",
+)
+@click.option(
+    "-k",
+    "--kmer-size",
+    type=int,
+    default=15,
+    show_default=True,
+    help="k of the abundance k-mers (8-16).",
+)
+@click.option(
+    "--composition-k", type=int, default=4, show_default=True, help="k of the composition (3 or 4)."
+)
+@click.option(
+    "--histogram-bins",
+    type=int,
+    default=32,
+    show_default=True,
+    help="Bins of each k-mer count histogram.",
+)
+@click.option(
+    "--bin-width", type=int, default=2, show_default=True, help="k-mer counts per histogram bin."
+)
+@click.option(
+    "--kmer-sampling",
+    type=int,
+    default=8,
+    show_default=True,
+    help="Count and look up 1 in this many k-mers (a power of two; 1: all).",
+)
+@click.option(
+    "--min-read-len",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Reads shorter than this are left out of binning (and reported).",
+)
+@click.option(
+    "--max-train-reads",
+    type=click.IntRange(min=100),
+    default=200_000,
+    show_default=True,
+    help="The VAE trains on a seeded sample of at most this many reads and encodes all.",
+)
+@click.option(
+    "--max-hdbscan-reads",
+    type=click.IntRange(min=100),
+    default=25_000,
+    show_default=True,
+    help="HDBSCAN clusters the longest this many reads; every other read joins the bin that "
+    "4 of its 5 nearest clustered reads are in, else stays unbinned.",
+)
+@click.option(
+    "--min-cluster-size",
+    type=click.IntRange(min=2),
+    default=50,
+    show_default=True,
+    help="HDBSCAN min_cluster_size (reads).",
+)
+@click.option(
+    "--min-samples",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="HDBSCAN min_samples.",
+)
+@click.option(
+    "--min-bin-size",
+    type=click.IntRange(min=0),
+    default=1_000_000,
+    show_default=True,
+    help="Drop bins of fewer read bases than this.",
+)
+@click.option("--bin-prefix", default="bin", show_default=True, help="Bins are named <prefix>.<n>.")
+@click.option(
+    "--no-reads-output", is_flag=True, help="Do not write bins/* and unbinned.* read files."
+)
+@click.option("--plot", is_flag=True, help="Draw latent_umap.png (needs the plot extra).")
+@click.option(
+    "--truth",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="With --plot: colour the picture by the true genome of each read (CAMI binning file).",
+)
+@threads_option
+@quiet_option
+def bin_reads(
+    reads: tuple[Path, ...],
+    outdir: Path,
+    preset: str,
+    epochs: int | None,
+    batch_size: int | None,
+    seed: int,
+    device: str,
+    kmer_size: int,
+    composition_k: int,
+    histogram_bins: int,
+    bin_width: int,
+    kmer_sampling: int,
+    min_read_len: int,
+    max_train_reads: int,
+    max_hdbscan_reads: int,
+    min_cluster_size: int,
+    min_samples: int,
+    min_bin_size: int,
+    bin_prefix: str,
+    no_reads_output: bool,
+    plot: bool,
+    truth: Path | None,
+    threads: int | None,
+    quiet: bool,
+) -> None:
+    """Bin long reads without an assembly: k-mer abundance histograms per sample, VAE, HDBSCAN.
+
+    Writes read_clusters.tsv (clustername, readname), bins/<prefix>.<n>.fq.gz (.fa.gz for FASTA
+    input), unbinned.fq.gz, summary.json, model.pt, latent.npy and features/.
+    """
+    from vaebin.reads import (
+        ReadBinRequest,
+        ReadFeatureConfig,
+        ReadScaleConfig,
+        read_cluster_config,
+        run_bin_reads,
+    )
+
+    _setup_logging(quiet)
+    if plot:
+        from vaebin.plot import plotting_available
+
+        if not plotting_available():
+            raise VaebinError(
+                "--plot needs umap-learn and matplotlib: pip install 'vaebin-rs[plot]'"
+            )
+    train_config = _train_config(
+        preset,
+        epochs if epochs is not None else (None if preset == "article" else READ_EPOCHS),
+        batch_size,
+        seed,
+        device,
+        threads,
+        quiet,
+    )
+    summary = run_bin_reads(
+        ReadBinRequest(
+            reads=reads,
+            outdir=outdir,
+            threads=threads,
+            write_reads=not no_reads_output,
+            plot=plot,
+            truth=truth,
+        ),
+        ReadFeatureConfig(
+            k=kmer_size,
+            composition_k=composition_k,
+            histogram_bins=histogram_bins,
+            bin_width=bin_width,
+            sampling=kmer_sampling,
+            min_read_len=min_read_len,
+        ),
+        ReadScaleConfig(max_train_reads=max_train_reads),
+        train_config,
+        read_cluster_config(
+            min_cluster_size=min_cluster_size,
+            min_samples=min_samples,
+            min_bin_size=min_bin_size,
+            max_hdbscan_contigs=max_hdbscan_reads,
+            bin_prefix=bin_prefix,
+            threads=threads or 1,
+        ),
+    )
+    counts = summary["counts"]
+    log.info(
+        "%d bins (%d reads, %d bases) written to %s",
+        counts["bins"],
+        counts["binned_reads"],
+        counts["binned_bases"],
         outdir,
     )
 

@@ -303,7 +303,7 @@ mod python {
     /// Long-read features of each read file (one per sample): composition, k-mer abundance
     /// histograms per sample and abundances; see `readcov`.
     #[pyfunction]
-    #[pyo3(signature = (paths, k=15, composition_k=4, bins=32, bin_width=2, sampling=8, min_length=1000, threads=None))]
+    #[pyo3(signature = (paths, k=15, composition_k=4, bins=32, bin_width=2, sampling=8, min_length=1000, solid_histograms=true, threads=None))]
     #[allow(clippy::too_many_arguments)]
     fn read_feature_arrays<'py>(
         py: Python<'py>,
@@ -314,6 +314,7 @@ mod python {
         bin_width: u32,
         sampling: u32,
         min_length: u64,
+        solid_histograms: bool,
         threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyDict>> {
         use crate::readcov::{read_features, ReadFeatureOptions};
@@ -324,6 +325,7 @@ mod python {
             bin_width,
             sampling,
             min_length,
+            solid_histograms,
             threads,
         };
         let result = py
@@ -369,6 +371,7 @@ mod python {
             entry.set_item("bases", sample.bases)?;
             entry.set_item("bases_kept", sample.bases_kept)?;
             entry.set_item("compressed", sample.compressed)?;
+            entry.set_item("fastq", result.fastq[i])?;
             entry.set_item("kmers_counted", result.kmers_counted[i])?;
             entry.set_item("distinct_kmers", result.distinct_kmers[i])?;
             stats.append(entry)?;

@@ -38,16 +38,18 @@ use crate::composition::thread_pool;
 use crate::errors::{CoreError, CoreResult};
 use crate::kmer::MAX_K;
 use crate::kmer_count::KmerCounter;
-use crate::seqio::{ReadStats, SequenceBatch, SequenceReader};
+use crate::seqio::{ReadStats, SequenceBatch, SequenceFormat, SequenceReader};
 
 pub const MIN_ABUNDANCE_K: usize = 8;
 pub const MAX_ABUNDANCE_K: usize = 16;
 /// Counters stop here; the margin keeps concurrent increments that passed the check from
 /// wrapping around.
 const SATURATED: u16 = u16::MAX - 1024;
-/// The abundance is the mean of the lower part of the counts (this share of them): the top
-/// tenth holds the k-mers of repeats (rRNA operons, transposases) that inflate a plain mean.
-const ABUNDANCE_KEPT_SHARE: f64 = 0.9;
+/// The abundance is the mean of the counts between these quantiles of a read's solid k-mers:
+/// the top tenth holds the k-mers of repeats (rRNA operons, transposases) that inflate a plain
+/// mean, and the lower half the k-mers that carry an error yet match another read somewhere
+/// (low-complexity sequence), whose share grows with the read's error rate.
+const ABUNDANCE_BAND: (f64, f64) = (0.5, 0.9);
 /// Table lookups are prefetched this many k-mers ahead.
 const PREFETCH_DISTANCE: usize = 16;
 
@@ -65,6 +67,11 @@ pub struct ReadFeatureOptions {
     pub sampling: u32,
     /// Reads shorter than this get no features (their k-mers are still counted).
     pub min_length: u64,
+    /// Histograms of the solid k-mers only (those other reads hold too): a read's errors make
+    /// k-mers no other read has, so with every k-mer the histograms would shift with each
+    /// read's error rate rather than with its genome's abundance. False: every k-mer, as
+    /// LRBinner does.
+    pub solid_histograms: bool,
     pub threads: Option<usize>,
 }
 
@@ -77,6 +84,7 @@ impl Default for ReadFeatureOptions {
             bin_width: 2,
             sampling: 8,
             min_length: 1000,
+            solid_histograms: true,
             threads: None,
         }
     }
@@ -359,6 +367,7 @@ struct SampleReads {
     batches: Vec<KeptReads>,
     stats: ReadStats,
     kmers: u64,
+    fastq: bool,
 }
 
 /// Per-read features of every sample's reads, in sample then file order.
@@ -370,10 +379,10 @@ pub struct ReadFeatures {
     /// Reads x composition columns.
     pub composition: Vec<f32>,
     /// Reads x (samples x bins): sample 0's histogram, then sample 1's, ...; each sums to 1
-    /// (all zero for a read without a sampled k-mer).
+    /// (all zero for a read without a counted k-mer).
     pub histograms: Vec<f32>,
-    /// Reads x samples: mean count, in each sample, of the lower 90 % of the read's solid
-    /// k-mers (those that other reads hold too, in any sample).
+    /// Reads x samples: mean count, in each sample, of the read's solid k-mers (those that
+    /// other reads hold too, in any sample) between their 50th and 90th percentiles.
     pub abundance: Vec<f32>,
     /// Share of the read's sampled k-mers that are solid: low for reads with many errors.
     pub solid_fraction: Vec<f32>,
@@ -387,6 +396,8 @@ pub struct ReadFeatures {
     /// 1-based record number of each read in its file.
     pub record_numbers: Vec<u64>,
     pub stats: Vec<ReadStats>,
+    /// Whether each file is FASTQ (else FASTA).
+    pub fastq: Vec<bool>,
     /// Sampled k-mer occurrences counted in each sample, and distinct sampled k-mers.
     pub kmers_counted: Vec<u64>,
     pub distinct_kmers: Vec<u64>,
@@ -445,13 +456,13 @@ fn count_sample(
     let (spent_sender, spent_receiver) = sync_channel::<SequenceBatch>(in_flight + 2);
     let done: Mutex<BTreeMap<u64, (KeptReads, u64, u64, u64)>> = Mutex::new(BTreeMap::new());
     let (read_result, work_result) = std::thread::scope(|scope| {
-        let producer = scope.spawn(move || -> CoreResult<ReadStats> {
+        let producer = scope.spawn(move || -> CoreResult<(ReadStats, bool)> {
             while let Some(batch) = reader.next_batch_reusing(spent_receiver.try_recv().ok())? {
                 if sender.send(batch).is_err() {
                     break;
                 }
             }
-            Ok(reader.stats)
+            Ok((reader.stats, reader.format() == Some(SequenceFormat::Fastq)))
         });
         let work_result = pool.install(|| {
             receiver.into_iter().par_bridge().try_for_each_init(
@@ -471,7 +482,7 @@ fn count_sample(
         let read_result = producer.join().expect("reader thread does not panic");
         (read_result, work_result)
     });
-    let mut stats = match (read_result, work_result) {
+    let (mut stats, fastq) = match (read_result, work_result) {
         (Err(read_error), Err(work_error)) => {
             return Err(if work_error.record() < read_error.record() {
                 work_error
@@ -480,7 +491,7 @@ fn count_sample(
             })
         }
         (Err(error), Ok(())) | (Ok(_), Err(error)) => return Err(error),
-        (Ok(stats), Ok(())) => stats,
+        (Ok(read), Ok(())) => read,
     };
     let mut batches = Vec::new();
     let mut kmers = 0;
@@ -500,6 +511,7 @@ fn count_sample(
         batches,
         stats,
         kmers,
+        fastq,
     })
 }
 
@@ -592,6 +604,7 @@ fn assemble(
         sample_of_read: Vec::with_capacity(reads),
         record_numbers: Vec::with_capacity(reads),
         stats: samples.iter().map(|s| s.stats).collect(),
+        fastq: samples.iter().map(|s| s.fastq).collect(),
         kmers_counted: samples.iter().map(|s| s.kmers).collect(),
         distinct_kmers,
         table_bytes: tables.bytes(),
@@ -678,41 +691,56 @@ fn read_profile(
                 count = count.saturating_sub(1);
             }
             seen_elsewhere |= count > 0;
-            let bin = ((count as u32 / options.bin_width) as usize).min(bins - 1);
-            row[sample * bins + bin] += 1.0;
             counts[sample].push(count);
         }
-        if !seen_elsewhere {
+        if seen_elsewhere {
+            solid += 1;
+        } else if options.solid_histograms {
             for sample_counts in counts.iter_mut() {
                 sample_counts.pop();
             }
         } else {
-            solid += 1;
+            // All k-mers in the histograms (LRBinner's way), the solid ones in the abundance.
+            for (sample, sample_counts) in counts.iter_mut().enumerate() {
+                sample_counts.pop();
+                row[sample * bins] += 1.0;
+            }
         }
     }
-    if !read_slots.is_empty() {
-        let scale = 1.0 / read_slots.len() as f32;
-        row.iter_mut().for_each(|v| *v *= scale);
+    for (sample, values) in counts.iter().enumerate() {
+        let histogram = &mut row[sample * bins..(sample + 1) * bins];
+        for &count in values {
+            histogram[((count as u32 / options.bin_width) as usize).min(bins - 1)] += 1.0;
+        }
+        let total: f32 = histogram.iter().sum();
+        if total > 0.0 {
+            histogram.iter_mut().for_each(|v| *v /= total);
+        }
     }
     let means = counts
         .iter_mut()
-        .map(|values| lower_mean(values))
+        .map(|values| band_mean(values))
         .collect::<Vec<f32>>();
     debug_assert_eq!(means.len(), n_samples);
     (solid, means)
 }
 
-/// Mean of the smallest `ABUNDANCE_KEPT_SHARE` of `values` (at least one value); 0 when empty.
-fn lower_mean(values: &mut [u16]) -> f32 {
+/// Mean of the counts between the `ABUNDANCE_BAND` quantiles (at least one value); 0 when
+/// empty. Linear time: two selections, no sort.
+fn band_mean(values: &mut [u16]) -> f32 {
     if values.is_empty() {
         return 0.0;
     }
-    let kept =
-        ((values.len() as f64 * ABUNDANCE_KEPT_SHARE).ceil() as usize).clamp(1, values.len());
-    if kept < values.len() {
-        values.select_nth_unstable(kept - 1);
+    let n = values.len();
+    let low = ((n as f64 * ABUNDANCE_BAND.0).floor() as usize).min(n - 1);
+    let high = ((n as f64 * ABUNDANCE_BAND.1).ceil() as usize).clamp(low + 1, n);
+    values.select_nth_unstable(low);
+    let upper = &mut values[low..];
+    let kept = high - low;
+    if kept < upper.len() {
+        upper.select_nth_unstable(kept - 1);
     }
-    let sum: u64 = values[..kept].iter().map(|&v| v as u64).sum();
+    let sum: u64 = upper[..kept].iter().map(|&v| v as u64).sum();
     (sum as f64 / kept as f64) as f32
 }
 
@@ -855,6 +883,7 @@ mod tests {
             bin_width: 1,
             sampling: 1,
             min_length: 9,
+            solid_histograms: true,
             threads: Some(2),
         };
         let out = read_features(&[a, b], &options).unwrap();
@@ -863,6 +892,7 @@ mod tests {
         assert_eq!(out.sample_of_read, vec![0, 0, 1]);
         assert_eq!(out.stats[0].records_too_short, 1);
         assert_eq!(out.kmers_counted, vec![5, 10]);
+        assert_eq!(out.fastq, vec![true, false]);
         // r1 in a: ACGTACGG 3 - 1 own = 2, CGTACGGA 2 - 1 = 1; in b: 1 and 1.
         assert_eq!(
             &out.histograms[0..8],
@@ -870,8 +900,8 @@ mod tests {
         );
         assert_eq!(out.kmers[0], 2);
         assert_eq!(out.solid_fraction[0], 1.0);
-        // Lower 90 % of two counts is both (ceil(1.8) = 2).
-        assert_eq!(&out.abundance[0..2], &[1.5, 1.0]);
+        // The 50-90 % band of two counts is the larger one.
+        assert_eq!(&out.abundance[0..2], &[2.0, 1.0]);
         // r2: ACGTACGG twice, 3 - 1 = 2 in a (one own occurrence taken off each), 1 in b.
         assert_eq!(out.kmers[1], 2);
         assert_eq!(
@@ -914,7 +944,7 @@ mod tests {
             .map(|(i, r)| format!(">r{i}\n{}\n", String::from_utf8_lossy(r)))
             .collect();
         let path = write(&dir, "reads.fa", &text);
-        for (k, sampling) in [(9usize, 1u32), (10, 2), (13, 4)] {
+        for (k, sampling, solid) in [(9usize, 1u32, false), (10, 2, true), (13, 4, true)] {
             let options = ReadFeatureOptions {
                 k,
                 composition_k: 2,
@@ -922,6 +952,7 @@ mod tests {
                 bin_width: 3,
                 sampling,
                 min_length: 100,
+                solid_histograms: solid,
                 threads: Some(2),
             };
             let out = read_features(std::slice::from_ref(&path), &options).unwrap();
@@ -938,12 +969,16 @@ mod tests {
                 let mut histogram = vec![0f32; 8];
                 let kmers = naive_slots(read, &slots, k);
                 let sampled: Vec<_> = kmers.iter().filter(|(_, s)| s.is_some()).collect();
+                let mut total = 0.0;
                 for (canonical, _) in &sampled {
                     let count = counts[canonical] - 1;
-                    histogram[((count / 3) as usize).min(7)] += 1.0;
+                    if count > 0 || !solid {
+                        histogram[((count / 3) as usize).min(7)] += 1.0;
+                        total += 1.0;
+                    }
                 }
                 for v in histogram.iter_mut() {
-                    *v /= sampled.len().max(1) as f32;
+                    *v /= f32::max(total, 1.0);
                 }
                 assert_eq!(out.kmers[i] as usize, sampled.len());
                 let got = &out.histograms[i * 8..(i + 1) * 8];
@@ -992,5 +1027,23 @@ mod tests {
         };
         assert!(read_features(&[digits], &bad_k).is_err());
         std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod band_tests {
+    use super::band_mean;
+
+    #[test]
+    fn band_mean_keeps_the_50_to_90_percent_quantiles() {
+        let mut values: Vec<u16> = (1..=10).rev().collect();
+        // Sorted 1..=10: indices 5..9 hold 6, 7, 8, 9.
+        assert_eq!(band_mean(&mut values), 7.5);
+        assert_eq!(band_mean(&mut [4]), 4.0);
+        assert_eq!(band_mean(&mut []), 0.0);
+        let mut skewed = vec![1u16; 40];
+        skewed.extend([20u16; 60]);
+        skewed.push(60_000);
+        assert_eq!(band_mean(&mut skewed), 20.0);
     }
 }
