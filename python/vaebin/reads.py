@@ -75,7 +75,10 @@ def read_cluster_config(**overrides: object) -> ClusterConfig:
 
     Read bins are sized in read bases, HDBSCAN runs on the longest `max_hdbscan_contigs` reads,
     and the steps built on contig lengths and read-pair counts (a long contig as a bin of its
-    own, depth mixtures of contigs) are off.
+    own, depth mixtures of contigs) are off. So is the re-clustering of large clusters: a
+    genome sequenced deeply gives a cluster of many times `min_bin_size` read bases whose
+    density varies with the reads' error rates, and it cut such a genome in two (small
+    simulated community, seed 1: 5 -> 6 near-complete genomes, ARI 0.59 -> 0.996 without it).
     """
     base = ClusterConfig(
         min_cluster_size=50,
@@ -83,6 +86,7 @@ def read_cluster_config(**overrides: object) -> ClusterConfig:
         min_bin_size=1_000_000,
         max_hdbscan_contigs=25_000,
         long_contig_bin_bp=None,
+        recluster=False,
         split_mixed_depth=False,
         group_leftovers=False,
     )
