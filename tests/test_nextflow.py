@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 NEXTFLOW_DIR = REPO / "nextflow"
 MODULES_DIR = NEXTFLOW_DIR / "modules" / "local" / "vaebin"
 INSTALLER = REPO / ".ci" / "install-nextflow.sh"
-MODULES = ["coverage", "mergedepths", "bin", "simulate"]
+MODULES = ["coverage", "mergedepths", "bin", "binreads", "simulate"]
 NEXTFLOW_VERSION = "24.10.0"
 
 pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="java is not installed")
@@ -378,6 +378,24 @@ def test_module_anatomy_is_nf_core(module: str) -> None:
     assert f'tag "vaebin/{module}"' in nf_test
 
 
+def test_binreads_module_switches_device_and_image_as_bin_does() -> None:
+    bin_text = (MODULES_DIR / "bin" / "main.nf").read_text()
+    text = (MODULES_DIR / "binreads" / "main.nf").read_text()
+    for line in (
+        "label 'process_high'",
+        "label 'process_gpu'",
+        "task.accelerator ? 'cuda' : 'cpu'",
+    ):
+        assert line in bin_text and line in text, line
+    assert "--device ${device}" in text
+    container = re.compile(r'^    container ".*?"$', flags=re.M | re.S)
+    assert container.search(text).group(0) == container.search(bin_text).group(0)
+    modules_config = (NEXTFLOW_DIR / "conf" / "modules.config").read_text()
+    binreads_block = modules_config[modules_config.index("withName: 'VAEBIN_BINREADS'") :]
+    assert "ext.docker_image_gpu      = params.docker_image_gpu" in binreads_block
+    assert "ext.singularity_image_gpu = params.singularity_image_gpu" in binreads_block
+
+
 def test_bin_module_has_gpu_test_and_device_switch() -> None:
     text = (MODULES_DIR / "bin" / "main.nf").read_text()
     assert "task.accelerator ? 'cuda' : 'cpu'" in text
@@ -392,12 +410,19 @@ def test_bin_module_has_gpu_test_and_device_switch() -> None:
 # --------------------------------------------------------------------------------------------
 
 
+INCLUDE_PATTERN = re.compile(
+    r"include \{ (\w+)(?: as (\w+))? \} from '[^']*/vaebin/(\w+)/main\.nf'"
+)
+
+
 def _driver_script(includes: str, body: str) -> str:
-    """A workflow that records every emitted item of every module as JSON lines."""
+    """A workflow that records every emitted item of every included module as JSON lines."""
     recorders = []
-    for module in MODULES:
+    # Aliases come from the include lines: VAEBIN_BIN must not claim VAEBIN_BINREADS.
+    for name, alias, module in INCLUDE_PATTERN.findall(includes):
+        alias = alias or name
         process = parse_process(MODULES_DIR / module / "main.nf")
-        for alias in re.findall(rf"\b({process['name']}\w*)\b", body):
+        if re.search(rf"\b{alias}\b", body):
             for emit in process["outputs"]:
                 recorders.append(
                     f"    {alias}.out.{emit}.map {{ item -> "
@@ -458,7 +483,32 @@ STUB_BODY = """
     )
     VAEBIN_BIN ( VAEBIN_MERGEDEPTHS.out.depth.map { meta, depth -> [ meta, contigs, depth, [] ] } )
     VAEBIN_BIN_GPU ( Channel.of( [ [ id:'toy_gpu' ], contigs, [], bams ] ) )
+    // Two samples whose files share a name; then FASTQ with FASTA (bins in FASTA), on a GPU.
+    VAEBIN_BINREADS ( Channel.of( [ [ id:'toy_reads' ], [
+        file("${launchDir}/inputs/run1/reads.fq.gz"), file("${launchDir}/inputs/run2/reads.fq.gz")
+    ] ] ) )
+    VAEBIN_BINREADS_GPU ( Channel.of( [ [ id:'toy_reads_gpu' ], [
+        file("${launchDir}/inputs/run1/reads.fq.gz"), file("${launchDir}/inputs/run3/reads.fa")
+    ] ] ) )
 """
+
+# Long reads of the stub runs: run1 and run2 are FASTQ (gzipped), run3 plain FASTA.
+STUB_READS = {
+    "run1/reads.fq.gz": "@r1_1 first\nACGTACGTAC\n+\n@IIIIIIIII\n@r1_2\nGGCCTT\n+\nIIIIII\n",
+    "run2/reads.fq.gz": "@r2_1\nTTGACCAGTA\n+\n>IIIIIIIII\n",
+    "run3/reads.fa": ">r3_1 third\nACGT\nACGT\n>r3_2\nGG\n",
+}
+
+
+def _write_stub_reads(folder: Path) -> None:
+    for name, text in STUB_READS.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if name.endswith(".gz"):
+            with gzip.open(path, "wt") as handle:
+                handle.write(text)
+        else:
+            path.write_text(text)
 
 
 @pytest.fixture(scope="module")
@@ -470,6 +520,7 @@ def stub_run(tmp_path_factory: pytest.TempPathFactory, nextflow: Path, vaebin_cl
         handle.write(">contig_1 first\nACGTACGTAC\nGGT\n>contig_2\nTTGACCA\n")
     for sample in ("sample1", "sample2"):
         (folder / "inputs" / f"{sample}.bam").write_bytes(b"not read by the stubs")
+    _write_stub_reads(folder / "inputs")
     includes = "\n".join(
         [
             _include("simulate"),
@@ -477,11 +528,14 @@ def stub_run(tmp_path_factory: pytest.TempPathFactory, nextflow: Path, vaebin_cl
             _include("mergedepths"),
             _include("bin"),
             _include("bin", "VAEBIN_BIN_GPU"),
+            _include("binreads"),
+            _include("binreads", "VAEBIN_BINREADS_GPU"),
         ]
     )
     (folder / "main.nf").write_text(_driver_script(includes, STUB_BODY))
     (folder / "test.config").write_text(
-        TEST_CONFIG + "\nprocess { withName: 'VAEBIN_BIN_GPU' { accelerator = 1 } }\n"
+        TEST_CONFIG
+        + "\nprocess { withName: 'VAEBIN_BIN_GPU|VAEBIN_BINREADS_GPU' { accelerator = 1 } }\n"
     )
     run_nextflow(
         nextflow,
@@ -533,6 +587,20 @@ def _gz_fasta_names(path: Path) -> list[str]:
         return [line[1:].split()[0] for line in handle if line.startswith(">")]
 
 
+def _read_names(path: Path) -> list[str]:
+    """Names of the reads of a FASTQ or FASTA file, gzipped or not, in file order."""
+    opener = gzip.open if path.read_bytes()[:2] == b"\x1f\x8b" else open
+    with opener(path, "rt") as handle:
+        lines = handle.read().splitlines()
+    if not lines:
+        return []
+    if lines[0].startswith("@"):
+        assert len(lines) % 4 == 0, f"{path}: not a 4-line FASTQ"
+        assert all(line.startswith("+") for line in lines[2::4]), path
+        return [line[1:].split()[0] for line in lines[0::4]]
+    return [line[1:].split()[0] for line in lines if line.startswith(">")]
+
+
 def test_stub_outputs_have_the_real_formats(stub_run: Path) -> None:
     emitted = read_emitted(stub_run)
 
@@ -576,6 +644,36 @@ def test_stub_outputs_have_the_real_formats(stub_run: Path) -> None:
         assert sorted(name for b in bins for name in _gz_fasta_names(b)) == ["contig_1", "contig_2"]
         (summary,) = files(process, "summary")
         assert json.loads(summary.read_text())["device"] == device
+    stub_reads = {name: _read_names(stub_run / "inputs" / name) for name in STUB_READS}
+    for process, prefix, inputs, suffix, device in (
+        ("VAEBIN_BINREADS", "toy_reads", ["run1/reads.fq.gz", "run2/reads.fq.gz"], "fq.gz", "cpu"),
+        (
+            "VAEBIN_BINREADS_GPU",
+            "toy_reads_gpu",
+            ["run1/reads.fq.gz", "run3/reads.fa"],
+            "fa.gz",
+            "cuda",
+        ),
+    ):
+        expected_reads = [read for name in inputs for read in stub_reads[name]]
+        (clusters,) = files(process, "clusters")
+        rows = [line.split("\t") for line in clusters.read_text().splitlines()]
+        assert rows[0] == ["clustername", "readname"]
+        assert rows[1:] == [[f"{prefix}.1", read] for read in expected_reads]
+        (bin_file,) = files(process, "bins")
+        assert bin_file.name == f"{prefix}.1.{suffix}"
+        assert _read_names(bin_file) == expected_reads
+        (unbinned,) = files(process, "unbinned")
+        assert unbinned.name == f"unbinned.{suffix}" and _read_names(unbinned) == []
+        (summary,) = files(process, "summary")
+        assert json.loads(summary.read_text()) == {
+            "stub": True,
+            "mode": "reads",
+            "device": device,
+            "bins": 1,
+        }
+        (model,) = files(process, "model")
+        assert model.name == "model.pt"
     versions = (stub_run / "versions.tsv").read_text().splitlines()
     processes = {line.split("\t")[0] for line in versions}
     assert processes == {
@@ -584,6 +682,8 @@ def test_stub_outputs_have_the_real_formats(stub_run: Path) -> None:
         "VAEBIN_MERGEDEPTHS",
         "VAEBIN_BIN",
         "VAEBIN_BIN_GPU",
+        "VAEBIN_BINREADS",
+        "VAEBIN_BINREADS_GPU",
     }
     assert all(line.split("\t")[1:] == ["vaebin-rs", "0.1.0"] for line in versions)
 
@@ -633,9 +733,9 @@ def _write_fasta(path: Path) -> Path:
             id="contigs-differ-in-group",
         ),
         pytest.param(
-            "sample,reads\ns1,s1_R1.fastq.gz\n",
-            ["column 'reads' is not supported", "column 'bam'"],
-            id="reads-column",
+            "sample,bam,group\ns1,a.bam,g\ns1,b.bam,g\n",
+            ["line 3", "sample 's1'", "column 'sample'", "already given on line 2", "group 'g'"],
+            id="sample-twice",
         ),
     ],
 )
@@ -664,6 +764,83 @@ def test_bad_samplesheet_names_line_and_column(
         (line for line in result.stdout.splitlines() if line.startswith("Samplesheet ")), ""
     )
     assert message, result.stdout
+    for fragment in expected:
+        assert fragment in message, (fragment, message)
+    assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("rows", "contigs", "expected"),
+    [
+        pytest.param(
+            "sample,reads,group\ns1,a.fq.gz,g\ns2,missing.fq.gz,g\n",
+            False,
+            ["line 3", "sample 's2'", "column 'reads'", "file not found", "missing.fq.gz"],
+            id="missing-reads",
+        ),
+        pytest.param(
+            "sample,reads\ns1,a.fq.gz\ns2,a.bam\n",
+            False,
+            ["line 3", "sample 's2'", "column 'reads'", "'a.bam' is not a FASTQ or FASTA file"],
+            id="reads-not-fastq",
+        ),
+        pytest.param(
+            "sample,reads\ns1,a.fq.gz\ns1,b.fq.gz\n",
+            False,
+            ["line 3", "sample 's1'", "column 'sample'", "already given on line 2", "group 'all'"],
+            id="sample-twice",
+        ),
+        pytest.param(
+            "sample,reads,group\ns1,a.fq.gz,g\ns2,a.fq.gz,g\n",
+            False,
+            ["line 3", "sample 's2'", "column 'reads'", "a.fq.gz already given on line 2"],
+            id="reads-twice",
+        ),
+        pytest.param(
+            "sample,reads,group\ns1,a.fq.gz,g 1\n",
+            False,
+            ["line 2", "sample 's1'", "column 'group'", "'g 1'"],
+            id="bad-group",
+        ),
+        pytest.param(
+            "sample,bam,reads\ns1,a.bam,a.fq.gz\n",
+            False,
+            ["column 'bam' cannot be combined with column 'reads'", "sample,reads[,group]"],
+            id="bam-and-reads",
+        ),
+        pytest.param(
+            "sample,reads\ns1,a.fq.gz\n",
+            True,
+            ["--contigs is not used with a long-read samplesheet"],
+            id="contigs-parameter",
+        ),
+    ],
+)
+def test_bad_long_read_samplesheet_names_line_and_column(
+    rows: str, contigs: bool, expected: list[str], tmp_path: Path, nextflow: Path
+) -> None:
+    for name in ("a.fq.gz", "b.fq.gz"):
+        (tmp_path / name).write_bytes(gzip.compress(b"@r1\nACGT\n+\nIIII\n"))
+    (tmp_path / "a.bam").write_bytes(b"")
+    (tmp_path / "samplesheet.csv").write_text(rows)
+    contigs_option = ["--contigs", str(_write_fasta(tmp_path / "asm.fna"))] if contigs else []
+    result = run_nextflow(
+        nextflow,
+        tmp_path,
+        NEXTFLOW_DIR / "main.nf",
+        "--input",
+        str(tmp_path / "samplesheet.csv"),
+        *contigs_option,
+        "--outdir",
+        str(tmp_path / "results"),
+        expect_success=False,
+    )
+    assert result.returncode != 0
+    message = next(
+        (line for line in result.stdout.splitlines() if line.startswith("Samplesheet ")), ""
+    )
+    assert message, result.stdout
+    assert str(tmp_path / "samplesheet.csv") in message
     for fragment in expected:
         assert fragment in message, (fragment, message)
     assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())
@@ -948,6 +1125,194 @@ def test_pipeline_resume_reruns_nothing(
     resumed = read_trace(pipeline_run / "trace_resumed.txt")
     assert sorted(task["name"] for task in resumed) == sorted(task["name"] for task in first)
     assert {task["status"] for task in resumed} == {"CACHED"}, resumed
+
+
+# --------------------------------------------------------------------------------------------
+# Long reads: a samplesheet with a `reads` column runs VAEBIN_BINREADS per group
+# --------------------------------------------------------------------------------------------
+
+
+def test_reads_pipeline_stub_run_publishes_every_declared_output(
+    tmp_path: Path, nextflow: Path, vaebin_cli: Path
+) -> None:
+    """Two groups (one with a FASTA file) from a long-read samplesheet, -stub-run."""
+    _write_stub_reads(tmp_path / "inputs")
+    (tmp_path / "samplesheet.csv").write_text(
+        "sample,reads,group\n"
+        "s2,inputs/run2/reads.fq.gz,fastq\n"
+        "s1,inputs/run1/reads.fq.gz,fastq\n"
+        "s3,inputs/run3/reads.fa,mixed\n"
+        "s1,inputs/run1/reads.fq.gz,mixed\n"
+    )
+    (tmp_path / "test.config").write_text(TEST_CONFIG)
+    run_nextflow(
+        nextflow,
+        tmp_path,
+        NEXTFLOW_DIR / "main.nf",
+        "-stub-run",
+        "-c",
+        str(tmp_path / "test.config"),
+        "--input",
+        str(tmp_path / "samplesheet.csv"),
+        "--outdir",
+        str(tmp_path / "results"),
+        cli=vaebin_cli,
+    )
+    results = tmp_path / "results"
+    assert sorted(path.name for path in results.iterdir()) == ["binning", "pipeline_info"]
+    reads = {name: _read_names(tmp_path / "inputs" / name) for name in STUB_READS}
+    declared = _declared_outputs("binreads")
+    for group, inputs, suffix in (
+        # in sample order, whatever the order of the rows
+        ("fastq", ["run1/reads.fq.gz", "run2/reads.fq.gz"], "fq.gz"),
+        ("mixed", ["run1/reads.fq.gz", "run3/reads.fa"], "fa.gz"),
+    ):
+        folder = results / "binning" / group
+        for emit, output in declared.items():
+            if output["topic"]:
+                continue
+            pattern = output["elements"][1].replace("${prefix}", group)
+            assert list(results.joinpath("binning").glob(pattern)), (group, emit, pattern)
+        expected = [read for name in inputs for read in reads[name]]
+        rows = (folder / "read_clusters.tsv").read_text().splitlines()
+        assert rows == ["clustername\treadname", *[f"{group}.1\t{read}" for read in expected]]
+        assert _read_names(folder / "bins" / f"{group}.1.{suffix}") == expected
+        assert _read_names(folder / f"unbinned.{suffix}") == []
+        assert json.loads((folder / "summary.json").read_text())["mode"] == "reads"
+    versions = (results / "pipeline_info" / "software_versions.yml").read_text()
+    assert versions.strip() == "VAEBIN_BINREADS:\n  vaebin-rs: 0.1.0"
+
+
+@pytest.fixture(scope="module")
+def simulated_long_reads(tmp_path_factory: pytest.TempPathFactory, vaebin_cli: Path) -> Path:
+    """`vaebin-rs simulate --long-reads --preset toy --seed 1`: sample1/2.fq.gz, samplesheet."""
+    _require_commands(vaebin_cli, "simulate", "bin-reads")
+    folder = tmp_path_factory.mktemp("simulated_long_reads")
+    options = ["--long-reads", "--preset", "toy", "--seed", "1", "-q"]
+    subprocess.run([vaebin_cli, "simulate", *options, "--outdir", folder], check=True, timeout=300)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def reads_pipeline_run(
+    tmp_path_factory: pytest.TempPathFactory,
+    nextflow: Path,
+    vaebin_cli: Path,
+    simulated_long_reads: Path,
+) -> Path:
+    """The pipeline on the simulated long-read samplesheet (`sample,reads`), a short training."""
+    folder = tmp_path_factory.mktemp("reads_pipeline")
+    (folder / "test.config").write_text(TEST_CONFIG)
+    run_nextflow(
+        nextflow,
+        folder,
+        NEXTFLOW_DIR / "main.nf",
+        "-c",
+        str(folder / "test.config"),
+        "--input",
+        str(simulated_long_reads / "samplesheet.csv"),
+        "--outdir",
+        str(folder / "results"),
+        "--epochs",
+        "2",
+        "--min_bin_size",
+        "100000",
+        "--bin_reads_args",
+        "--max-train-reads 5000",
+        cli=vaebin_cli,
+    )
+    return folder
+
+
+def test_reads_pipeline_bins_the_simulated_long_reads(
+    reads_pipeline_run: Path, simulated_long_reads: Path
+) -> None:
+    samplesheet = list(csv.DictReader((simulated_long_reads / "samplesheet.csv").open()))
+    assert [row["sample"] for row in samplesheet] == ["sample1", "sample2"]
+    input_reads = [
+        read
+        for row in samplesheet
+        for read in _read_names(simulated_long_reads / Path(row["reads"]).name)
+    ]
+    assert input_reads and len(input_reads) == len(set(input_reads))
+
+    folder = reads_pipeline_run / "results" / "binning" / "all"  # no `group` column: `all`
+    rows = [line.split("\t") for line in (folder / "read_clusters.tsv").read_text().splitlines()]
+    assert rows[0] == ["clustername", "readname"]
+    assert all(len(row) == 2 and re.fullmatch(r"all\.\d+", row[0]) for row in rows[1:])
+    clustered = [row[1] for row in rows[1:]]
+    assert len(clustered) == len(set(clustered))
+    assert set(clustered) <= set(input_reads)
+
+    # Each bin's file holds exactly the reads the table gives it; bins and unbinned hold them all.
+    bins = sorted((folder / "bins").glob("all.*.fq.gz"))
+    assert sorted(path.name.removesuffix(".fq.gz") for path in bins) == sorted(
+        {row[0] for row in rows[1:]}
+    )
+    for path in bins:
+        name = path.name.removesuffix(".fq.gz")
+        assert sorted(_read_names(path)) == sorted(row[1] for row in rows[1:] if row[0] == name)
+    unbinned = _read_names(folder / "unbinned.fq.gz")
+    assert sorted(clustered + unbinned) == sorted(input_reads)
+
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["mode"] == "reads"
+    assert summary["device"] == "cpu"
+    assert [sample["name"] for sample in summary["samples"]] == ["sample1", "sample2"]
+    assert summary["counts"]["binned_reads"] == len(clustered)
+    assert (folder / "model.pt").stat().st_size > 0
+    command = next(reads_pipeline_run.glob("work/*/*/.command.sh")).read_text()
+    for option in ("--device cpu", "--seed 1", "--epochs 2", "--min-bin-size 100000"):
+        assert option in command, option
+    assert "--max-train-reads 5000" in command and "--bin-prefix all" in command
+    versions = reads_pipeline_run / "results" / "pipeline_info" / "software_versions.yml"
+    assert versions.read_text().strip() == "VAEBIN_BINREADS:\n  vaebin-rs: 0.1.0"
+
+
+def test_binreads_module_as_in_its_nf_test(
+    tmp_path: Path, nextflow: Path, vaebin_cli: Path
+) -> None:
+    """binreads/tests/main.nf.test: the fixture simulates the reads, the nf-test's ext.args."""
+    _require_commands(vaebin_cli, "simulate", "bin-reads")
+    tests_dir = MODULES_DIR / "binreads" / "tests"
+    includes = "\n".join(
+        [
+            f"include {{ SIMULATE_LONG_READS }} from '{tests_dir / 'simulate_long_reads.nf'}'",
+            _include("binreads"),
+        ]
+    )
+    body = """
+    SIMULATE_LONG_READS ( [ id:'toy' ] )
+    VAEBIN_BINREADS (
+        SIMULATE_LONG_READS.out.reads
+            .map { meta, reads -> [ meta, reads.sort { file -> file.name } ] }
+    )
+"""
+    (tmp_path / "main.nf").write_text(_driver_script(includes, body))
+    (tmp_path / "test.config").write_text(TEST_CONFIG)
+    run_nextflow(
+        nextflow,
+        tmp_path,
+        tmp_path / "main.nf",
+        "-c",
+        str(tests_dir / "nextflow.config"),
+        "-c",
+        str(tmp_path / "test.config"),
+        cli=vaebin_cli,
+    )
+    (clusters,) = _emitted_files(tmp_path, "VAEBIN_BINREADS", "clusters")
+    rows = clusters.read_text().splitlines()
+    assert rows[0] == "clustername\treadname"
+    assert all(re.fullmatch(r"toy\.\d+\t\S+", row) for row in rows[1:])
+    (summary,) = _emitted_files(tmp_path, "VAEBIN_BINREADS", "summary")
+    assert json.loads(summary.read_text())["mode"] == "reads"
+    assert _emitted_files(tmp_path, "VAEBIN_BINREADS", "unbinned")
+    assert _emitted_files(tmp_path, "VAEBIN_BINREADS", "model")
+    command = (summary.parent.parent / ".command.sh").read_text()
+    assert "--max-train-reads 5000" in command and "--device cpu" in command
+    assert (tmp_path / "versions.tsv").read_text().splitlines() == [
+        "VAEBIN_BINREADS\tvaebin-rs\t0.1.0"
+    ]
 
 
 def _cuda_available() -> bool:

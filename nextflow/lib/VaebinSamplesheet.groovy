@@ -1,8 +1,18 @@
 //
-// Reads and checks the samplesheet: one row per sample BAM.
+// Reads and checks the samplesheet: one row per sample BAM (contigs), or one row per sample's
+// long reads (no assembly).
 //
-//   sample,bam,group,contigs
-//   s1,s1.bam,asm1,asm1.fna.gz
+//   sample,bam,group,contigs             sample,reads,group
+//   s1,s1.bam,asm1,asm1.fna.gz           s1,s1.fq.gz,g1
+//
+// A sheet with a `reads` column is a long-read sheet:
+//
+// sample   required  sample name
+// reads    required  the sample's long reads (FASTQ or FASTA, gzipped or not)
+// group    optional  the rows of a group are binned together, each file giving one sample's
+//                    k-mer abundances. Empty: `all`.
+//
+// Otherwise (columns sample,bam[,group][,contigs]):
 //
 // sample   required  sample name; names the depth column and the coverage files
 // bam      required  coordinate-sorted BAM of the sample's reads mapped to the group's contigs
@@ -24,13 +34,17 @@ class VaebinSamplesheet {
 
     static final List<String> REQUIRED_COLUMNS = [ 'sample', 'bam' ]
     static final List<String> OPTIONAL_COLUMNS = [ 'group', 'contigs' ]
+    static final List<String> READS_REQUIRED_COLUMNS = [ 'sample', 'reads' ]
+    static final List<String> READS_OPTIONAL_COLUMNS = [ 'group' ]
+    static final String READS_PATTERN = /.*\.(fq|fastq|fa|fasta|fna|fas)(\.gz|\.bgz)?$/
     static final String NAME_PATTERN = /[A-Za-z0-9][A-Za-z0-9_.\-]*/
     static final String CONTIGS_PATTERN = /.*\.(fa|fna|fasta|fas)(\.gz)?$/
     static final String DEFAULT_GROUP = 'all'
 
     /**
      * The rows of the samplesheet as maps with keys sample, bam (Path), group, contigs (Path),
-     * group_size and line; raises a one-line error naming the line and column of a problem.
+     * group_size and line; of a long-read sheet, with keys sample, reads (Path), group, group_size
+     * and line. Raises a one-line error naming the line and column of a problem.
      */
     static List<Map> parse(Object samplesheet, Object contigsParameter) {
         def sheet = samplesheet instanceof Path ? samplesheet as Path : Nextflow.file(samplesheet.toString()) as Path
@@ -49,7 +63,13 @@ class VaebinSamplesheet {
             fail("${where}: empty; expected a header line `sample,bam,group,contigs` and one row per BAM")
         }
         def header = splitCsvLine(numbered[0][1] as String, where, numbered[0][0] as int).collect { it.trim().toLowerCase() }
-        checkHeader(header, where)
+        def reads_sheet = header.contains('reads')
+        if (reads_sheet) {
+            checkReadsHeader(header, where, contigsParameter)
+        }
+        else {
+            checkHeader(header, where)
+        }
         if (numbered.size() == 1) {
             fail("${where}: no rows after the header")
         }
@@ -62,7 +82,7 @@ class VaebinSamplesheet {
                 fail("${where} line ${line}: expected ${header.size()} columns (${header.join(',')}), found ${values.size()}")
             }
             def record = [ header, values ].transpose().collectEntries { column, value -> [ column, value ] }
-            rows << checkRow(record, line, sheet, contigsParameter)
+            rows << (reads_sheet ? checkReadsRow(record, line, sheet) : checkRow(record, line, sheet, contigsParameter))
         }
         checkGroups(rows, where)
         def group_sizes = rows.countBy { row -> row.group }
@@ -70,10 +90,6 @@ class VaebinSamplesheet {
     }
 
     static void checkHeader(List<String> header, String where) {
-        if (header.contains('reads')) {
-            fail("${where}: column 'reads' is not supported; map the reads to the contigs first " +
-                "(e.g. nf-core/mag, bowtie2 or minimap2 + samtools sort) and give the sorted BAM in column 'bam'")
-        }
         for (column in REQUIRED_COLUMNS) {
             if (!header.contains(column)) {
                 fail("${where}: missing required column '${column}' (header: ${header.join(',')})")
@@ -89,6 +105,60 @@ class VaebinSamplesheet {
         if (duplicated) {
             fail("${where}: column '${duplicated[0]}' appears more than once")
         }
+    }
+
+    static void checkReadsHeader(List<String> header, String where, Object contigsParameter) {
+        for (column in header) {
+            if (column in [ 'bam', 'contigs' ]) {
+                fail("${where}: column '${column}' cannot be combined with column 'reads'; a samplesheet lists " +
+                    "either BAMs (sample,bam[,group][,contigs]) or long reads (sample,reads[,group])")
+            }
+        }
+        def known = READS_REQUIRED_COLUMNS + READS_OPTIONAL_COLUMNS
+        for (column in header) {
+            if (!known.contains(column)) {
+                fail("${where}: unknown column '${column}'; expected columns of a long-read samplesheet: ${known.join(', ')}")
+            }
+        }
+        if (!header.contains('sample')) {
+            fail("${where}: missing required column 'sample' (header: ${header.join(',')})")
+        }
+        def duplicated = header.findAll { column -> header.count(column) > 1 }.unique()
+        if (duplicated) {
+            fail("${where}: column '${duplicated[0]}' appears more than once")
+        }
+        if (contigsParameter) {
+            fail("${where}: --contigs is not used with a long-read samplesheet (column 'reads'): the reads are binned without contigs")
+        }
+    }
+
+    static Map checkReadsRow(Map record, int line, Path sheet) {
+        def sample = record.sample as String
+        def where = "Samplesheet '${sheet}' line ${line}" + (sample ? " (sample '${sample}')" : '')
+        if (!sample) {
+            fail("${where}, column 'sample': empty")
+        }
+        if (!(sample ==~ NAME_PATTERN)) {
+            fail("${where}, column 'sample': '${sample}' must start with a letter or digit and use only letters, digits, '_', '.' and '-'")
+        }
+
+        def reads_text = record.reads as String
+        if (!reads_text) {
+            fail("${where}, column 'reads': empty")
+        }
+        if (!(reads_text ==~ READS_PATTERN)) {
+            fail("${where}, column 'reads': '${reads_text}' is not a FASTQ or FASTA file (.fq, .fastq, .fa, .fasta, .fna, .fas, optionally .gz or .bgz)")
+        }
+        def reads = resolve(reads_text, sheet)
+        if (!Files.isRegularFile(reads)) {
+            fail("${where}, column 'reads': file not found: ${reads}")
+        }
+
+        def group = (record.group ?: DEFAULT_GROUP) as String
+        if (!(group ==~ NAME_PATTERN)) {
+            fail("${where}, column 'group': '${group}' must start with a letter or digit and use only letters, digits, '_', '.' and '-'")
+        }
+        return [ sample: sample, reads: reads, group: group, line: line ]
     }
 
     static Map checkRow(Map record, int line, Path sheet, Object contigsParameter) {
@@ -143,12 +213,22 @@ class VaebinSamplesheet {
     static void checkGroups(List<Map> rows, String where) {
         def seen = [:]
         def contigs_of_group = [:]
+        def line_of_reads = [:]
         for (row in rows) {
-            def key = "${row.group}/${row.sample}"
+            // A String, not a GString: a GString key is never found again by containsKey.
+            def key = "${row.group}/${row.sample}".toString()
             if (seen.containsKey(key)) {
                 fail("${where} line ${row.line} (sample '${row.sample}'), column 'sample': '${row.sample}' already given on line ${seen[key]} for group '${row.group}'")
             }
             seen[key] = row.line
+            if (row.reads != null) {
+                def file_key = [ row.group, row.reads.toString() ]
+                if (line_of_reads.containsKey(file_key)) {
+                    fail("${where} line ${row.line} (sample '${row.sample}'), column 'reads': ${row.reads} already given on line ${line_of_reads[file_key]} for group '${row.group}'")
+                }
+                line_of_reads[file_key] = row.line
+                continue
+            }
             def first = contigs_of_group[row.group]
             if (first == null) {
                 contigs_of_group[row.group] = row
