@@ -1116,6 +1116,45 @@ def _simulate_long_reads(
     )
 
 
+def _demo_long_reads(outdir: Path, seed: int, threads: int | None, quiet: bool) -> None:
+    """`demo --long-reads`: 8 genomes, 3 samples of long reads, binned and scored."""
+    from vaebin.evaluate import evaluate_bins
+    from vaebin.pipeline import read_clusters, read_truth_lengths
+    from vaebin.reads import (
+        ReadBinRequest,
+        ReadFeatureConfig,
+        ReadScaleConfig,
+        read_cluster_config,
+        run_bin_reads,
+    )
+    from vaebin.simulate import read_cami_binning
+    from vaebin.simulate_reads import LongReadConfig, simulate_long_reads
+
+    started = time.perf_counter()
+    log.info("simulating a small long-read community in %s", outdir / "community")
+    community = simulate_long_reads(
+        outdir / "community", LongReadConfig.small(seed=seed, threads=threads or 0)
+    )
+    run_bin_reads(
+        ReadBinRequest(reads=tuple(community.read_files), outdir=outdir / "bins", threads=threads),
+        ReadFeatureConfig(),
+        ReadScaleConfig(),
+        _train_config("default", READ_EPOCHS, None, seed, "auto", threads, quiet),
+        read_cluster_config(threads=threads or 1),
+    )
+    truth = community.truth_binning
+    result = evaluate_bins(
+        read_cami_binning(truth),
+        read_truth_lengths(truth),
+        read_clusters(outdir / "bins" / "read_clusters.tsv"),
+    )
+    click.echo(result.table())
+    click.echo(
+        f"\n{len(community.genomes)} genomes, {len(community.read_files)} samples of long reads "
+        f"simulated; read bins in {outdir / 'bins'}; {time.perf_counter() - started:.0f} s in all."
+    )
+
+
 @main.command()
 @click.option(
     "--outdir",
@@ -1125,9 +1164,14 @@ def _simulate_long_reads(
     help="Output folder.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--long-reads",
+    is_flag=True,
+    help="Show the long-read mode: simulate long reads and bin them with bin-reads.",
+)
 @threads_option
 @quiet_option
-def demo(outdir: Path, seed: int, threads: int | None, quiet: bool) -> None:
+def demo(outdir: Path, seed: int, long_reads: bool, threads: int | None, quiet: bool) -> None:
     """Simulate a small community, bin it and print how well the bins match the truth."""
     from vaebin.cluster import ClusterConfig
     from vaebin.encode import EncodeConfig
@@ -1135,6 +1179,10 @@ def demo(outdir: Path, seed: int, threads: int | None, quiet: bool) -> None:
     from vaebin.pipeline import BinRequest, read_clusters, run_bin
     from vaebin.simulate import SimulationConfig, read_cami_binning, simulate_community
 
+    if long_reads:
+        _setup_logging(quiet)
+        _demo_long_reads(outdir, seed, threads, quiet)
+        return
     _setup_logging(quiet)
     started = time.perf_counter()
     log.info("simulating a small community in %s", outdir / "community")
