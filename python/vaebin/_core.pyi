@@ -75,6 +75,8 @@ class ReadSampleStats(TypedDict):
     fastq: bool
     kmers_counted: int
     distinct_kmers: int
+    seconds_reading: float
+    seconds_counting: float
 
 class ReadFeatureArrays(TypedDict):
     composition: npt.NDArray[np.float32]
@@ -88,6 +90,7 @@ class ReadFeatureArrays(TypedDict):
     names: bytes
     name_width: int
     table_bytes: int
+    seconds_profiles: float
     stats: list[ReadSampleStats]
 
 def read_feature_arrays(

@@ -171,7 +171,14 @@ def compute_read_features(
         kmers=arrays["kmers"],
         sample_names=sample_names_of(paths),
         inputs=[str(p) for p in paths],
-        stats=[{**s, "table_bytes": arrays["table_bytes"]} for s in arrays["stats"]],
+        stats=[
+            {
+                **s,
+                "table_bytes": arrays["table_bytes"],
+                "seconds_profiles": arrays["seconds_profiles"],
+            }
+            for s in arrays["stats"]
+        ],
         config=asdict(config),
     )
 

@@ -362,6 +362,7 @@ mod python {
         out.set_item("names", PyBytes::new(py, &names))?;
         out.set_item("name_width", width)?;
         out.set_item("table_bytes", result.table_bytes)?;
+        out.set_item("seconds_profiles", result.seconds_profiles)?;
         let stats = pyo3::types::PyList::empty(py);
         for (i, sample) in result.stats.iter().enumerate() {
             let entry = PyDict::new(py);
@@ -374,6 +375,8 @@ mod python {
             entry.set_item("fastq", result.fastq[i])?;
             entry.set_item("kmers_counted", result.kmers_counted[i])?;
             entry.set_item("distinct_kmers", result.distinct_kmers[i])?;
+            entry.set_item("seconds_reading", result.seconds_reading[i])?;
+            entry.set_item("seconds_counting", result.seconds_counting[i])?;
             stats.append(entry)?;
         }
         out.set_item("stats", stats)?;

@@ -15,11 +15,11 @@
 //! interleaved (slot-major), so one cache line gives a k-mer's count in every sample.
 //!
 //! Two passes, reading every file once: (1) stream each sample's reads in batches through the
-//! workers; each worker counts its batch's sampled k-mers into the shared table with relaxed
-//! atomic increments (exact and order-independent, so the result does not depend on the
-//! threads) and keeps each kept read's composition and sampled slots (4 bytes per sampled k-mer:
-//! half a byte per base at the default sampling); (2) for every kept read and sample, look the
-//! slots up and build the histogram and abundance. Memory: the tables plus the slots, about
+//! workers, which keep every read's sampled slots (4 bytes per sampled k-mer: half a byte per
+//! base at the default sampling) and each kept read's composition; then count the slots into
+//! the sample's table, each thread owning one range of slots (exact, no atomic
+//! read-modify-write, and independent of the threads); (2) for every kept read and sample, look
+//! the slots up and build the histogram and abundance. Memory: the tables plus the slots, about
 //! 0.5 GB per Gbp of reads at the default settings, whatever the thread count.
 //!
 //! Reads shorter than `min_length` are counted into the tables (their k-mers are real evidence
@@ -52,6 +52,8 @@ const SATURATED: u16 = u16::MAX - 1024;
 const ABUNDANCE_BAND: (f64, f64) = (0.5, 0.9);
 /// Table lookups are prefetched this many k-mers ahead.
 const PREFETCH_DISTANCE: usize = 16;
+/// Slots a counting thread filters for its own range at a time.
+const COUNT_CHUNK: usize = 4096;
 
 #[derive(Debug, Clone)]
 pub struct ReadFeatureOptions {
@@ -207,7 +209,10 @@ impl KmerSlots {
     fn scan<const K: usize>(&self, sequence: &[u8], mut found: impl FnMut(u32)) {
         let code_mask = (1u64 << (2 * K)) - 1;
         let top = 2 * (K as u32 - 1);
-        let keep_shift = self.bits - self.sampling_bits;
+        let bits = if K % 2 == 1 { 2 * K - 1 } else { 2 * K } as u32;
+        // The mixed value sits in the top `bits` bits of a word: its top `log2(sampling)` bits
+        // are zero exactly when the word is at most `limit`. Every shift is then a constant.
+        let limit = u64::MAX >> self.sampling_bits;
         let (mut forward, mut reverse, mut valid) = (0u64, 0u64, 0usize);
         for &byte in sequence {
             let code = BASE_2BIT[byte as usize];
@@ -218,11 +223,9 @@ impl KmerSlots {
             forward = ((forward << 2) | code as u64) & code_mask;
             reverse = (reverse >> 2) | (((3 - code) as u64) << top);
             valid += 1;
-            if valid >= K {
-                let mixed = canonical_index(K, forward, reverse).wrapping_mul(MIX) & self.mask;
-                if mixed >> keep_shift == 0 {
-                    found(mixed as u32);
-                }
+            let word = canonical_index(K, forward, reverse).wrapping_mul(MIX) << (64 - bits);
+            if valid >= K && word <= limit {
+                found((word >> (64 - bits)) as u32);
             }
         }
     }
@@ -274,24 +277,52 @@ impl CountTables {
         // before any page is touched.
         let zeros = vec![0u16; slots * samples];
         crate::mapped::advise_huge_pages(zeros.as_ptr().cast(), zeros.len() * 2);
-        let counts = zeros.into_iter().map(AtomicU16::new).collect();
+        let mut zeros = std::mem::ManuallyDrop::new(zeros);
+        // SAFETY: AtomicU16 has the size, alignment and bit validity of u16, and the vector's
+        // allocation is handed over whole (pointer, length, capacity) and never used again. A
+        // conversion element by element would touch every page before the advice applies.
+        let counts = unsafe {
+            Vec::from_raw_parts(
+                zeros.as_mut_ptr().cast::<AtomicU16>(),
+                zeros.len(),
+                zeros.capacity(),
+            )
+        };
         CountTables { counts, samples }
     }
 
-    /// Adds one occurrence of each slot to `sample`'s counts. The counter of a slot a few
-    /// steps ahead is fetched meanwhile: the locked increments would otherwise wait for one
-    /// cache miss after another.
-    #[inline]
-    pub fn add_all(&self, slots: &[u32], sample: usize) {
-        for (i, &slot) in slots.iter().enumerate() {
-            if let Some(&ahead) = slots.get(i + PREFETCH_DISTANCE) {
-                self.prefetch(ahead);
-            }
-            let counter = &self.counts[slot as usize * self.samples + sample];
-            if counter.load(Ordering::Relaxed) < SATURATED {
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+    /// Adds one occurrence of every slot of `lists` to `sample`'s counts, in parallel without
+    /// atomic read-modify-writes: each thread owns one range of slots, reads every list and
+    /// counts only its own slots, so no counter is ever written by two threads and the counts
+    /// do not depend on the threads. (Locked increments made by the readers as they went cost
+    /// half again as much: each waits for its cache line.) A counter a few slots ahead is
+    /// fetched meanwhile.
+    pub fn count(&self, lists: &[&[u32]], sample: usize, pool: &rayon::ThreadPool) {
+        let shards = pool.current_num_threads().max(1) as u64;
+        let slot_bits = (self.counts.len() / self.samples).trailing_zeros();
+        let shard_of = |slot: u32| ((slot as u64 * shards) >> slot_bits) as usize;
+        pool.install(|| {
+            (0..shards as usize).into_par_iter().for_each(|shard| {
+                let mut mine = Vec::with_capacity(COUNT_CHUNK);
+                for list in lists {
+                    for chunk in list.chunks(COUNT_CHUNK) {
+                        mine.clear();
+                        mine.extend(chunk.iter().copied().filter(|&s| shard_of(s) == shard));
+                        for (i, &slot) in mine.iter().enumerate() {
+                            if let Some(&ahead) = mine.get(i + PREFETCH_DISTANCE) {
+                                self.prefetch(ahead);
+                            }
+                            // Only this thread writes this counter: a plain load and store.
+                            let counter = &self.counts[slot as usize * self.samples + sample];
+                            let value = counter.load(Ordering::Relaxed);
+                            if value < SATURATED {
+                                counter.store(value + 1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+            })
+        });
     }
 
     #[inline(always)]
@@ -349,6 +380,8 @@ struct KeptReads {
     /// Sampled slots of every kept read, back to back; `slot_ends` closes each read.
     slots: Vec<u32>,
     slot_ends: Vec<usize>,
+    /// Sampled slots of the batch's reads too short to be kept: counted, then dropped.
+    short_slots: Vec<u32>,
 }
 
 impl KeptReads {
@@ -368,6 +401,8 @@ struct SampleReads {
     stats: ReadStats,
     kmers: u64,
     fastq: bool,
+    seconds_reading: f64,
+    seconds_counting: f64,
 }
 
 /// Per-read features of every sample's reads, in sample then file order.
@@ -402,6 +437,11 @@ pub struct ReadFeatures {
     pub kmers_counted: Vec<u64>,
     pub distinct_kmers: Vec<u64>,
     pub table_bytes: usize,
+    /// Wall time per sample of reading the file (parsing, composition, k-mer slots) and of
+    /// counting its slots, and of the histograms and abundances of all reads.
+    pub seconds_reading: Vec<f64>,
+    pub seconds_counting: Vec<f64>,
+    pub seconds_profiles: f64,
 }
 
 impl ReadFeatures {
@@ -438,8 +478,11 @@ pub fn read_features(paths: &[PathBuf], options: &ReadFeatureOptions) -> CoreRes
         }
         samples.push(reads);
     }
+    let profiling = std::time::Instant::now();
     let distinct = pool.install(|| (0..paths.len()).map(|s| tables.distinct(s)).collect());
-    Ok(pool.install(|| assemble(samples, &tables, options, distinct)))
+    let mut out = pool.install(|| assemble(samples, &tables, options, distinct));
+    out.seconds_profiles = profiling.elapsed().as_secs_f64();
+    Ok(out)
 }
 
 fn count_sample(
@@ -450,6 +493,7 @@ fn count_sample(
     pool: &rayon::ThreadPool,
     options: &ReadFeatureOptions,
 ) -> CoreResult<SampleReads> {
+    let started = std::time::Instant::now();
     let mut reader = SequenceReader::open(path, 0)?;
     let in_flight = pool.current_num_threads() * 2;
     let (sender, receiver) = sync_channel::<SequenceBatch>(in_flight);
@@ -468,8 +512,7 @@ fn count_sample(
             receiver.into_iter().par_bridge().try_for_each_init(
                 || KmerCounter::new(options.composition_k),
                 |counter, batch| {
-                    let result =
-                        count_batch(&batch, counter, tables, slots, sample, path, options)?;
+                    let result = count_batch(&batch, counter, slots, path, options)?;
                     let index = batch.index;
                     let _ = spent_sender.try_send(batch);
                     done.lock()
@@ -503,15 +546,26 @@ fn count_sample(
         stats.records_too_short += short;
         stats.bases_kept += kept_bases;
         kmers += batch_kmers;
-        if !kept.lengths.is_empty() {
-            batches.push(kept);
-        }
+        batches.push(kept);
+    }
+    let lists: Vec<&[u32]> = batches
+        .iter()
+        .flat_map(|b| [b.slots.as_slice(), b.short_slots.as_slice()])
+        .collect();
+    let counting = std::time::Instant::now();
+    tables.count(&lists, sample, pool);
+    let counting = counting.elapsed().as_secs_f64();
+    batches.retain(|b| !b.lengths.is_empty());
+    for batch in &mut batches {
+        batch.short_slots = Vec::new();
     }
     Ok(SampleReads {
         batches,
         stats,
         kmers,
         fastq,
+        seconds_reading: started.elapsed().as_secs_f64() - counting,
+        seconds_counting: counting,
     })
 }
 
@@ -521,16 +575,13 @@ fn count_sample(
 fn count_batch(
     batch: &SequenceBatch,
     counter: &mut KmerCounter,
-    tables: &CountTables,
     slots: &KmerSlots,
-    sample: usize,
     path: &Path,
     options: &ReadFeatureOptions,
 ) -> CoreResult<(KeptReads, u64, u64, u64)> {
     let width = counter.width();
     let mut kept = KeptReads::default();
     let mut row = vec![0u32; width];
-    let mut scratch = Vec::new();
     let (mut short, mut kept_bases, mut counted) = (0u64, 0u64, 0u64);
     for i in 0..batch.len() {
         let sequence = batch.sequence(i);
@@ -546,13 +597,15 @@ fn count_batch(
                 )
             })?;
         let keep = sequence.len() as u64 >= options.min_length;
-        let read_slots = if keep { &mut kept.slots } else { &mut scratch };
+        let read_slots = if keep {
+            &mut kept.slots
+        } else {
+            &mut kept.short_slots
+        };
         let start = read_slots.len();
         slots.for_each_slot(sequence, |slot| read_slots.push(slot));
-        tables.add_all(&read_slots[start..], sample);
         counted += (read_slots.len() - start) as u64;
         if !keep {
-            scratch.clear();
             short += 1;
             continue;
         }
@@ -608,6 +661,9 @@ fn assemble(
         kmers_counted: samples.iter().map(|s| s.kmers).collect(),
         distinct_kmers,
         table_bytes: tables.bytes(),
+        seconds_reading: samples.iter().map(|s| s.seconds_reading).collect(),
+        seconds_counting: samples.iter().map(|s| s.seconds_counting).collect(),
+        seconds_profiles: 0.0,
     };
     // Work items: (sample, batch) with the output rows they fill.
     let mut work = Vec::new();
