@@ -333,3 +333,28 @@ def test_evaluate_scores_read_bins_in_bases(toy: Path, toy_binned: Path) -> None
     )
     total = sum(read_truth_lengths(toy / "truth.binning").values())
     assert f"/{total} bp" in run.stdout.splitlines()[0]
+
+
+def test_a_rust_panic_is_one_line_naming_a_bug(tmp_path: Path) -> None:
+    reads_file = write_fastq(tmp_path / "r.fq.gz", ["ACGT" * 300], "r")
+    script = (
+        "import sys; from vaebin import _core, cli, reads; "
+        "reads.compute_read_features = lambda *a, **k: _core._panic_for_tests('out of bounds'); "
+        "sys.argv = ['vaebin-rs', 'bin-reads', '--reads', sys.argv[1], '--outdir', sys.argv[2]]; "
+        "cli.main()"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "VAEBIN_DEBUG"}
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(reads_file), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines() == [
+        "vaebin-rs: error: internal error (a bug in vaebin-rs, not in your input): "
+        "PanicException: out of bounds "
+        "(set VAEBIN_DEBUG=1 for the traceback and please report it)"
+    ]
+    assert "panicked" not in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "out" / "read_clusters.tsv").exists()

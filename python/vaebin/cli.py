@@ -38,12 +38,18 @@ class VaebinGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("vaebin-rs: interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
-        except Exception as error:
-            # A bug, not a user error: still one line, with the traceback on request.
+        except BaseException as error:
+            # A bug, not a user error: still one line, with the traceback on request. A Rust
+            # panic arrives as PyO3's PanicException, which derives from BaseException.
+            if isinstance(error, SystemExit | GeneratorExit) or not (
+                isinstance(error, Exception) or type(error).__name__ == "PanicException"
+            ):
+                raise
             if os.environ.get("VAEBIN_DEBUG"):
                 raise
             _fail(
-                f"internal error: {type(error).__name__}: {error} "
+                f"internal error (a bug in vaebin-rs, not in your input): "
+                f"{type(error).__name__}: {error} "
                 "(set VAEBIN_DEBUG=1 for the traceback and please report it)"
             )
 

@@ -408,9 +408,20 @@ mod python {
             .map_err(to_python)
     }
 
+    /// Panics: lets the tests check that a Rust panic reaches the user as one line.
+    #[pyfunction]
+    fn _panic_for_tests(message: &str) {
+        panic!("{message}");
+    }
+
     #[pymodule]
     fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         let py = m.py();
+        // A panic reaches Python as PanicException, whose message the CLI prints as one line;
+        // the default hook would first print its own lines to stderr. VAEBIN_DEBUG keeps them.
+        if std::env::var_os("VAEBIN_DEBUG").is_none() {
+            std::panic::set_hook(Box::new(|_| {}));
+        }
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         m.add("VaebinError", py.get_type::<VaebinError>())?;
         m.add("InputFileError", py.get_type::<InputFileError>())?;
@@ -425,6 +436,7 @@ mod python {
         m.add_function(wrap_pyfunction!(write_bins, m)?)?;
         m.add_function(wrap_pyfunction!(read_feature_arrays, m)?)?;
         m.add_function(wrap_pyfunction!(write_read_bins, m)?)?;
+        m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
         Ok(())
     }
 }
