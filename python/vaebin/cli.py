@@ -628,6 +628,12 @@ def bin_command(
     "--bin-width", type=int, default=2, show_default=True, help="k-mer counts per histogram bin."
 )
 @click.option(
+    "--histograms/--no-histograms",
+    default=None,
+    help="Give the VAE the k-mer count histograms beside composition and abundances "
+    "[default: only with --preset article].",
+)
+@click.option(
     "--kmer-sampling",
     type=int,
     default=8,
@@ -702,6 +708,7 @@ def bin_reads(
     composition_k: int,
     histogram_bins: int,
     bin_width: int,
+    histograms: bool | None,
     kmer_sampling: int,
     min_read_len: int,
     max_train_reads: int,
@@ -763,7 +770,10 @@ def bin_reads(
             sampling=kmer_sampling,
             min_read_len=min_read_len,
         ),
-        ReadScaleConfig(max_train_reads=max_train_reads),
+        ReadScaleConfig(
+            max_train_reads=max_train_reads,
+            use_histograms=preset == "article" if histograms is None else histograms,
+        ),
         train_config,
         read_cluster_config(
             min_cluster_size=min_cluster_size,
