@@ -631,7 +631,7 @@ def bin_command(
     "--histograms/--no-histograms",
     default=None,
     help="Give the VAE the k-mer count histograms beside composition and abundances "
-    "[default: only with --preset article].",
+    "[default: yes].",
 )
 @click.option(
     "--kmer-sampling",
@@ -772,7 +772,7 @@ def bin_reads(
         ),
         ReadScaleConfig(
             max_train_reads=max_train_reads,
-            use_histograms=preset == "article" if histograms is None else histograms,
+            use_histograms=True if histograms is None else histograms,
         ),
         train_config,
         read_cluster_config(
