@@ -36,7 +36,7 @@ use rayon::prelude::*;
 
 use crate::composition::thread_pool;
 use crate::errors::{CoreError, CoreResult};
-use crate::kmer::MAX_K;
+use crate::kmer::{BASE_CODE, MAX_K};
 use crate::kmer_count::KmerCounter;
 use crate::seqio::{ReadStats, SequenceBatch, SequenceFormat, SequenceReader};
 
@@ -215,7 +215,8 @@ impl KmerSlots {
         let limit = u64::MAX >> self.sampling_bits;
         let (mut forward, mut reverse, mut valid) = (0u64, 0u64, 0usize);
         for &byte in sequence {
-            let code = BASE_2BIT[byte as usize];
+            // A, C, G, T (either case) are 0-3; every other byte is above.
+            let code = BASE_CODE[byte as usize];
             if code > 3 {
                 valid = 0;
                 continue;
@@ -250,20 +251,6 @@ fn canonical_index(k: usize, forward: u64, reverse: u64) -> u64 {
         forward.min(reverse)
     }
 }
-
-/// Byte -> 2-bit code for ACGT in either case, 4 for every other byte.
-static BASE_2BIT: [u8; 256] = {
-    let mut table = [4u8; 256];
-    table[b'A' as usize] = 0;
-    table[b'a' as usize] = 0;
-    table[b'C' as usize] = 1;
-    table[b'c' as usize] = 1;
-    table[b'G' as usize] = 2;
-    table[b'g' as usize] = 2;
-    table[b'T' as usize] = 3;
-    table[b't' as usize] = 3;
-    table
-};
 
 /// The k-mer tables of every sample, interleaved: slot `s` of sample `j` is `s * samples + j`.
 pub struct CountTables {
