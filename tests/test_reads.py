@@ -183,6 +183,113 @@ def test_histogram_by_hand(tmp_path: Path) -> None:
     assert got["stats"][0]["fastq"] is True
 
 
+def reference_graph(
+    reads: list[str], k: int, sampling: int, graph_sampling: int, min_shared: int, max_group: int
+) -> list[list[tuple[int, int]]]:
+    """Every read's overlapping reads, counted naively: pairs sharing at least `min_shared` of
+    the sampled slots kept for the graph (low bits zero), slots held by over `max_group` reads
+    left out, most shared first and ties to the lower index."""
+    sets = []
+    for read in reads:
+        slots = {slot_of(kmer, sampling) for kmer in kmers(read, k)} - {None}
+        sets.append({s for s in slots if s % graph_sampling == 0})
+    holders = Counter(s for slots in sets for s in slots)
+    graph = []
+    for r, mine in enumerate(sets):
+        found = []
+        for o, theirs in enumerate(sets):
+            shared = sum(1 for s in mine & theirs if holders[s] <= max_group)
+            if o != r and shared >= min_shared:
+                found.append((o, shared))
+        graph.append(sorted(found, key=lambda pair: (-pair[1], pair[0])))
+    return graph
+
+
+@pytest.mark.parametrize(
+    ("k", "sampling", "graph_sampling", "max_group"), [(9, 1, 1, 64), (12, 2, 2, 4)]
+)
+def test_overlap_graph_matches_a_slow_python_reference(
+    tmp_path: Path, k: int, sampling: int, graph_sampling: int, max_group: int
+) -> None:
+    rng = np.random.default_rng(k)
+    genome = "".join(rng.choice(list("ACGT"), 3000))
+    other = "".join(rng.choice(list("ACGT"), 2000))
+    sample1 = random_reads(rng, genome, 25, 100, 600) + random_reads(rng, other, 10, 100, 500)
+    sample2 = random_reads(rng, other, 15, 50, 500)
+    paths = [
+        write_fastq(tmp_path / "a.fq.gz", sample1, "a"),
+        write_fastq(tmp_path / "b.fq.gz", sample2, "b"),
+    ]
+    min_length, min_shared = 80, 3
+    got = _core.read_feature_arrays(
+        [str(p) for p in paths],
+        k=k,
+        sampling=sampling,
+        min_length=min_length,
+        graph=True,
+        graph_sampling=graph_sampling,
+        min_shared=min_shared,
+        max_group=max_group,
+        max_neighbours=1000,
+        threads=2,
+    )
+    kept = [r for r in sample1 + sample2 if len(r) >= min_length]
+    expected = reference_graph(kept, k, sampling, graph_sampling, min_shared, max_group)
+    offsets = got["graph_offsets"].tolist()
+    assert len(offsets) == len(kept) + 1
+    for r, want in enumerate(expected):
+        lo, hi = offsets[r], offsets[r + 1]
+        pairs = list(
+            zip(
+                got["graph_neighbours"][lo:hi].tolist(),
+                got["graph_shared"][lo:hi].tolist(),
+                strict=True,
+            )
+        )
+        assert pairs == want, f"read {r}"
+    # With k = 12 (4^12 k-mers against 5,000 in the genomes) reads of the two random genomes
+    # share no k-mer by chance; with k = 9 some do, which the reference above counts alike.
+    if k < 12:
+        return
+    of_genome = [0] * 25 + [1] * 10 + [1] * 15
+    of_genome = [
+        g for g, r in zip(of_genome, sample1 + sample2, strict=True) if len(r) >= min_length
+    ]
+    links = [(r, o) for r, found in enumerate(expected) for o, _ in found]
+    assert len(links) > 50 and all(of_genome[r] == of_genome[o] for r, o in links)
+
+
+def test_smoothing_and_voting_over_a_graph_by_hand() -> None:
+    from vaebin.reads import OverlapGraph, smooth_over_graph, vote_over_graph
+
+    # 0-1 share 4 k-mers, 1-2 share 2 (kept by read 1 only), read 3 overlaps nothing.
+    graph = OverlapGraph(
+        offsets=np.array([0, 1, 3, 3, 3], dtype=np.uint64),
+        neighbours=np.array([1, 0, 2], dtype=np.uint32),
+        shared=np.array([4, 4, 2], dtype=np.uint32),
+    )
+    values = np.array([[0.0], [6.0], [12.0], [5.0]], dtype=np.float32)
+    once = smooth_over_graph(values, graph, 1)
+    # Read 1: half its own 6, half (4 * 0 + 2 * 12) / 6 = 4.
+    np.testing.assert_allclose(once[:, 0], [3.0, 5.0, 9.0, 5.0])
+    twice = smooth_over_graph(values, graph, 2)
+    np.testing.assert_allclose(twice[:, 0], [4.0, 5.0 / 2 + (4 * 3.0 + 2 * 9.0) / 12, 7.0, 5.0])
+    # A star: read 0 overlaps reads 1-3 (3 k-mers each), read 4 overlaps nothing. A read's own
+    # bin votes with its largest overlap, so read 0 in bin 0 with three neighbours in bin 1
+    # moves (9 of 12), while they stay (3 of 6 is not over half).
+    star = OverlapGraph(
+        offsets=np.array([0, 3, 3, 3, 3, 3], dtype=np.uint64),
+        neighbours=np.array([1, 2, 3], dtype=np.uint32),
+        shared=np.array([3, 3, 3], dtype=np.uint32),
+    )
+    assert vote_over_graph(np.array([0, 1, 1, 1, 2]), star, 3).tolist() == [1, 1, 1, 1, 2]
+    # Split neighbours: nobody holds over half, nothing moves; an unbinned read has no vote of
+    # its own and joins its only binned neighbour's bin, an isolated one stays out.
+    assert vote_over_graph(np.array([0, 1, 2, 0, 1]), star, 3).tolist() == [0, 1, 2, 0, 1]
+    assert vote_over_graph(np.array([-1, 1, 1, 2, -1]), star, 1).tolist() == [1, 1, 1, 2, -1]
+    assert vote_over_graph(np.array([0, -1, 1, 2, 1]), star, 1).tolist() == [0, 0, 1, 2, 1]
+
+
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     outdir = tmp_path_factory.mktemp("toy-reads")

@@ -78,7 +78,7 @@ class ReadSampleStats(TypedDict):
     seconds_reading: float
     seconds_counting: float
 
-class ReadFeatureArrays(TypedDict):
+class _ReadFeatureArraysAlways(TypedDict):
     composition: npt.NDArray[np.float32]
     histograms: npt.NDArray[np.float32]
     abundance: npt.NDArray[np.float32]
@@ -93,6 +93,13 @@ class ReadFeatureArrays(TypedDict):
     seconds_profiles: float
     stats: list[ReadSampleStats]
 
+class ReadFeatureArrays(_ReadFeatureArraysAlways, total=False):
+    # Only with graph=True: the read overlap graph in compressed rows (rust/src/overlaps.rs).
+    graph_offsets: npt.NDArray[np.uint64]
+    graph_neighbours: npt.NDArray[np.uint32]
+    graph_shared: npt.NDArray[np.uint32]
+    seconds_graph: float
+
 def read_feature_arrays(
     paths: list[str | os.PathLike[str]],
     k: int = 15,
@@ -102,6 +109,11 @@ def read_feature_arrays(
     sampling: int = 8,
     min_length: int = 1000,
     solid_histograms: bool = True,
+    graph: bool = False,
+    graph_sampling: int = 4,
+    min_shared: int = 3,
+    max_group: int = 64,
+    max_neighbours: int = 16,
     threads: int | None = None,
 ) -> ReadFeatureArrays: ...
 def write_read_bins(

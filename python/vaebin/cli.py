@@ -648,6 +648,27 @@ def bin_command(
     help="Reads shorter than this are left out of binning (and reported).",
 )
 @click.option(
+    "--overlap-graph/--no-overlap-graph",
+    default=False,
+    show_default=True,
+    help="Find which reads overlap which (shared k-mers) and use it to smooth the reads' "
+    "features and to vote reads into the bin of their overlaps.",
+)
+@click.option(
+    "--graph-smoothing",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="Rounds of averaging each read's features with its overlapping reads' (0: off).",
+)
+@click.option(
+    "--graph-vote-rounds",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="Rounds in which a read moves to the bin over half its overlaps are in (0: off).",
+)
+@click.option(
     "--max-train-reads",
     type=click.IntRange(min=100),
     default=200_000,
@@ -711,6 +732,9 @@ def bin_reads(
     histograms: bool | None,
     kmer_sampling: int,
     min_read_len: int,
+    overlap_graph: bool,
+    graph_smoothing: int,
+    graph_vote_rounds: int,
     max_train_reads: int,
     max_hdbscan_reads: int,
     min_cluster_size: int,
@@ -723,7 +747,8 @@ def bin_reads(
     threads: int | None,
     quiet: bool,
 ) -> None:
-    """Bin long reads without an assembly: k-mer abundance histograms per sample, VAE, HDBSCAN.
+    """Bin long reads without an assembly: k-mer abundance histograms per sample and read
+    overlaps, VAE, HDBSCAN.
 
     Writes read_clusters.tsv (clustername, readname), bins/<prefix>.<n>.fq.gz (.fa.gz for FASTA
     input), unbinned.fq.gz, summary.json, model.pt, latent.npy and features/.
@@ -769,10 +794,13 @@ def bin_reads(
             bin_width=bin_width,
             sampling=kmer_sampling,
             min_read_len=min_read_len,
+            overlap_graph=overlap_graph,
         ),
         ReadScaleConfig(
             max_train_reads=max_train_reads,
             use_histograms=True if histograms is None else histograms,
+            graph_smoothing=graph_smoothing,
+            graph_vote_rounds=graph_vote_rounds,
         ),
         train_config,
         read_cluster_config(

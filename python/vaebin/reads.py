@@ -36,6 +36,7 @@ READ_FEATURE_FILES = (
     "reads.npz",
     "samples.json",
 )
+GRAPH_FILE = "graph.npz"
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,42 @@ class ReadFeatureConfig:
     # Histograms over the k-mers other reads hold too (free of each read's error rate), or
     # over every k-mer (LRBinner's; the article preset).
     solid_histograms: bool = True
+    # Which reads overlap which (rust/src/overlaps.rs): two reads sharing at least
+    # `graph_min_shared` of 1 in `graph_sampling` of the sampled k-mers; k-mers held by more
+    # than `graph_max_group` reads (repeats) link nothing; each read keeps its
+    # `graph_max_neighbours` closest overlaps.
+    overlap_graph: bool = False
+    graph_sampling: int = 4
+    graph_min_shared: int = 3
+    graph_max_group: int = 64
+    graph_max_neighbours: int = 16
+
+
+@dataclass(frozen=True)
+class OverlapGraph:
+    """Overlapping reads in compressed rows: read r's are neighbours[offsets[r]:offsets[r+1]],
+    with the number of graph k-mers they share."""
+
+    offsets: np.ndarray
+    neighbours: np.ndarray
+    shared: np.ndarray
+
+    @property
+    def n_reads(self) -> int:
+        """Number of reads (rows)."""
+        return int(self.offsets.shape[0]) - 1
+
+    def symmetric(self) -> object:
+        """The graph as a symmetric scipy CSR matrix of shared k-mers (an overlap either read
+        kept counts once; both kept, the larger)."""
+        import scipy.sparse as sparse
+
+        n = self.n_reads
+        matrix = sparse.csr_matrix(
+            (self.shared.astype(np.float32), self.neighbours, self.offsets.astype(np.int64)),
+            shape=(n, n),
+        )
+        return matrix.maximum(matrix.T).tocsr()
 
 
 @dataclass(frozen=True)
@@ -71,6 +108,13 @@ class ReadScaleConfig:
     # lost them (2 -> 1, ARI 0.70 -> 0.31), so they stay (benchmarks/RESULTS.md, "Long reads").
     use_histograms: bool = True
     use_abundance: bool = True
+    # Rounds of averaging every read's features with its overlapping reads' (half its own,
+    # half theirs weighted by shared k-mers): a read then speaks for a longer stretch of its
+    # genome and for that stretch's depth rather than its own locus's. 0: off.
+    graph_smoothing: int = 2
+    # Rounds in which a read takes the bin that holds most (over half) of the shared k-mers of
+    # its overlapping reads in bins. 0: off.
+    graph_vote_rounds: int = 3
 
 
 def read_cluster_config(**overrides: object) -> ClusterConfig:
@@ -117,6 +161,7 @@ class ReadFeatures:
     inputs: list[str]
     stats: list[dict[str, object]] = field(default_factory=list)
     config: dict[str, object] = field(default_factory=dict)
+    graph: OverlapGraph | None = None
 
     @property
     def n_reads(self) -> int:
@@ -158,8 +203,20 @@ def compute_read_features(
         sampling=config.sampling,
         min_length=config.min_read_len,
         solid_histograms=config.solid_histograms,
+        graph=config.overlap_graph,
+        graph_sampling=config.graph_sampling,
+        min_shared=config.graph_min_shared,
+        max_group=config.graph_max_group,
+        max_neighbours=config.graph_max_neighbours,
         threads=threads,
     )
+    graph = None
+    if config.overlap_graph:
+        graph = OverlapGraph(
+            offsets=arrays["graph_offsets"],
+            neighbours=arrays["graph_neighbours"],
+            shared=arrays["graph_shared"],
+        )
     names = np.frombuffer(arrays["names"], dtype=f"S{arrays['name_width']}")
     _check_unique_names(names, np.asarray(arrays["samples"]), paths)
     return ReadFeatures(
@@ -179,10 +236,12 @@ def compute_read_features(
                 **s,
                 "table_bytes": arrays["table_bytes"],
                 "seconds_profiles": arrays["seconds_profiles"],
+                "seconds_graph": arrays.get("seconds_graph", 0.0),
             }
             for s in arrays["stats"]
         ],
         config=asdict(config),
+        graph=graph,
     )
 
 
@@ -214,6 +273,17 @@ def save_read_features(directory: Path, features: ReadFeatures) -> None:
             solid_fraction=features.solid_fraction,
             kmers=features.kmers,
         )
+    graph_path = directory / GRAPH_FILE
+    if features.graph is not None:
+        with io.atomic_path(graph_path) as temporary, open(temporary, "wb") as handle:
+            np.savez(
+                handle,
+                offsets=features.graph.offsets,
+                neighbours=features.graph.neighbours,
+                shared=features.graph.shared,
+            )
+    elif graph_path.exists():
+        graph_path.unlink()
     with io.atomic_text(directory / "samples.json") as handle:
         json.dump(
             {
@@ -236,7 +306,14 @@ def load_read_features(directory: Path) -> ReadFeatures:
     meta = json.loads((directory / "samples.json").read_text(encoding="utf-8"))
     with np.load(directory / "reads.npz") as reads:
         columns = {name: reads[name] for name in reads.files}
+    graph = None
+    if (directory / GRAPH_FILE).is_file():
+        with np.load(directory / GRAPH_FILE) as stored:
+            graph = OverlapGraph(
+                offsets=stored["offsets"], neighbours=stored["neighbours"], shared=stored["shared"]
+            )
     return ReadFeatures(
+        graph=graph,
         composition=np.load(directory / "composition.npy", mmap_mode="r"),
         histograms=np.load(directory / "histograms.npy", mmap_mode="r"),
         abundance=np.load(directory / "abundance.npy", mmap_mode="r"),
@@ -262,6 +339,14 @@ def read_model_input(
         if scale.use_abundance
         else np.ones((features.n_reads, 1), dtype=np.float32)
     )
+    if scale.graph_smoothing and features.graph is not None:
+        widths = [block.shape[1] for block in blocks]
+        smoothed = smooth_over_graph(
+            np.concatenate([*blocks, depths], axis=1), features.graph, scale.graph_smoothing
+        )
+        cuts = np.cumsum(widths)
+        blocks = np.split(smoothed[:, : cuts[-1]], cuts[:-1], axis=1)
+        depths = smoothed[:, cuts[-1] :]
     return build_model_input(
         np.concatenate(blocks, axis=1),
         depths,
@@ -269,6 +354,72 @@ def read_model_input(
         features.names,
         EncodeConfig(min_contig_len=0),
         stats=stats,  # type: ignore[arg-type]
+    )
+
+
+def smooth_over_graph(values: np.ndarray, graph: OverlapGraph, rounds: int) -> np.ndarray:
+    """`rounds` times, every row becomes half itself and half the mean of its overlapping
+    reads' rows weighted by shared k-mers (rows without overlaps stay as they are)."""
+    import scipy.sparse as sparse
+
+    matrix = graph.symmetric()
+    degree = np.asarray(matrix.sum(axis=1)).ravel()  # type: ignore[attr-defined]
+    has = degree > 0
+    scale = np.where(has, 0.5 / np.where(has, degree, 1.0), 0.0)
+    step = sparse.diags(scale) @ matrix
+    own = np.where(has, 0.5, 1.0)[:, None]
+    out = np.asarray(values, dtype=np.float32)
+    for _ in range(rounds):
+        out = (own * out + step @ out).astype(np.float32)
+    return out
+
+
+def vote_over_graph(labels: np.ndarray, graph: OverlapGraph, rounds: int) -> np.ndarray:
+    """`rounds` times, every read takes the bin that holds over half of the votes of its
+    overlapping reads, each weighted by the k-mers it shares, and of itself, weighted as its
+    largest overlap (it overlaps itself more than any other read). Reads outside bins (-1) get
+    no vote of their own, so they join the bin most of their binned overlaps are in."""
+    import scipy.sparse as sparse
+
+    matrix = graph.symmetric()
+    own_weight = matrix.max(axis=1).toarray().ravel()  # type: ignore[attr-defined]
+    labels = np.asarray(labels).copy()
+    n_bins = int(labels.max()) + 1 if labels.size else 0
+    rows = np.arange(labels.size)
+    for _ in range(rounds if n_bins else 0):
+        binned = np.flatnonzero(labels >= 0)
+        member = sparse.csr_matrix(
+            (np.ones(binned.size, dtype=np.float32), (binned, labels[binned])),
+            shape=(labels.size, n_bins),
+        )
+        votes = (matrix @ member).toarray()  # type: ignore[operator]
+        votes[binned, labels[binned]] += own_weight[binned]
+        best = votes.argmax(axis=1)
+        change = (votes[rows, best] > 0.5 * votes.sum(axis=1)) & (best != labels)
+        if not change.any():
+            break
+        labels[change] = best[change]
+    return labels
+
+
+def graph_vote(
+    clustering: ClusterResult, graph: OverlapGraph, rounds: int
+) -> tuple[ClusterResult, int]:
+    """`clustering` after `vote_over_graph`, bins left empty dropped; with the reads moved."""
+    labels = vote_over_graph(clustering.labels, graph, rounds)
+    moved = int((labels != clustering.labels).sum())
+    kept = np.flatnonzero(np.bincount(labels[labels >= 0], minlength=len(clustering.bin_names)))
+    renumber = np.full(len(clustering.bin_names), -1, dtype=np.int64)
+    renumber[kept] = np.arange(kept.size)
+    labels = np.where(labels >= 0, renumber[np.maximum(labels, 0)], -1)
+    return (
+        replace(
+            clustering,
+            labels=labels,
+            bin_names=[clustering.bin_names[i] for i in kept],
+            n_noise=int((labels < 0).sum()),
+        ),
+        moved,
     )
 
 
@@ -346,6 +497,9 @@ def run_bin_reads(
             cluster_config,
             depths=features.abundance if scale.use_abundance else None,
         )
+        moved = 0
+        if scale.graph_vote_rounds and features.graph is not None:
+            clustering, moved = graph_vote(clustering, features.graph, scale.graph_vote_rounds)
     with steps.step("write"):
         outputs = write_read_outputs(outdir, features, clustering, request.write_reads)
     if request.plot:
@@ -388,6 +542,8 @@ def run_bin_reads(
             "bins": len(clustering.bin_names),
             "binned_reads": outputs["binned_reads"],
             "binned_bases": outputs["binned_bases"],
+            "graph_edges": int(features.graph.neighbours.size) if features.graph else None,
+            "reads_moved_by_graph_vote": moved,
         },
         "bins": outputs["bins"],
         "final_loss": trained.loss_history[-1] if trained.loss_history else None,

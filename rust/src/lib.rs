@@ -10,6 +10,7 @@ pub mod fasta_blocks;
 pub mod kmer;
 pub mod kmer_count;
 pub mod mapped;
+pub mod overlaps;
 pub mod readcov;
 pub mod seqio;
 
@@ -303,7 +304,7 @@ mod python {
     /// Long-read features of each read file (one per sample): composition, k-mer abundance
     /// histograms per sample and abundances; see `readcov`.
     #[pyfunction]
-    #[pyo3(signature = (paths, k=15, composition_k=4, bins=32, bin_width=2, sampling=8, min_length=1000, solid_histograms=true, threads=None))]
+    #[pyo3(signature = (paths, k=15, composition_k=4, bins=32, bin_width=2, sampling=8, min_length=1000, solid_histograms=true, graph=false, graph_sampling=4, min_shared=3, max_group=64, max_neighbours=16, threads=None))]
     #[allow(clippy::too_many_arguments)]
     fn read_feature_arrays<'py>(
         py: Python<'py>,
@@ -315,8 +316,14 @@ mod python {
         sampling: u32,
         min_length: u64,
         solid_histograms: bool,
+        graph: bool,
+        graph_sampling: u32,
+        min_shared: u32,
+        max_group: u32,
+        max_neighbours: u32,
         threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyDict>> {
+        use crate::overlaps::OverlapOptions;
         use crate::readcov::{read_features, ReadFeatureOptions};
         let options = ReadFeatureOptions {
             k,
@@ -326,9 +333,15 @@ mod python {
             sampling,
             min_length,
             solid_histograms,
+            graph: graph.then_some(OverlapOptions {
+                graph_sampling,
+                min_shared,
+                max_group,
+                max_neighbours,
+            }),
             threads,
         };
-        let result = py
+        let mut result = py
             .detach(|| read_features(&paths, &options))
             .map_err(to_python)?;
         let rows = result.reads();
@@ -363,6 +376,12 @@ mod python {
         out.set_item("name_width", width)?;
         out.set_item("table_bytes", result.table_bytes)?;
         out.set_item("seconds_profiles", result.seconds_profiles)?;
+        if let Some(graph) = result.graph.take() {
+            out.set_item("graph_offsets", PyArray1::from_vec(py, graph.offsets))?;
+            out.set_item("graph_neighbours", PyArray1::from_vec(py, graph.neighbours))?;
+            out.set_item("graph_shared", PyArray1::from_vec(py, graph.shared))?;
+            out.set_item("seconds_graph", result.seconds_graph)?;
+        }
         let stats = pyo3::types::PyList::empty(py);
         for (i, sample) in result.stats.iter().enumerate() {
             let entry = PyDict::new(py);

@@ -38,6 +38,7 @@ use crate::composition::thread_pool;
 use crate::errors::{CoreError, CoreResult};
 use crate::kmer::{BASE_CODE, MAX_K};
 use crate::kmer_count::KmerCounter;
+use crate::overlaps::{overlap_graph, OverlapGraph, OverlapOptions};
 use crate::seqio::{ReadStats, SequenceBatch, SequenceFormat, SequenceReader};
 
 pub const MIN_ABUNDANCE_K: usize = 8;
@@ -74,6 +75,8 @@ pub struct ReadFeatureOptions {
     /// read's error rate rather than with its genome's abundance. False: every k-mer, as
     /// LRBinner does.
     pub solid_histograms: bool,
+    /// The read overlap graph (`crate::overlaps`), or None for none.
+    pub graph: Option<OverlapOptions>,
     pub threads: Option<usize>,
 }
 
@@ -87,6 +90,7 @@ impl Default for ReadFeatureOptions {
             sampling: 8,
             min_length: 1000,
             solid_histograms: true,
+            graph: None,
             threads: None,
         }
     }
@@ -121,6 +125,9 @@ impl ReadFeatureOptions {
                 "k-mer sampling must be a power of two up to 1024, got {}",
                 self.sampling
             ));
+        }
+        if let Some(graph) = &self.graph {
+            graph.check().map_err(CoreError::Parameter)?;
         }
         if self.min_length < self.k as u64 {
             return problem(format!(
@@ -429,6 +436,9 @@ pub struct ReadFeatures {
     pub seconds_reading: Vec<f64>,
     pub seconds_counting: Vec<f64>,
     pub seconds_profiles: f64,
+    /// Which reads overlap which (same read order), when asked for.
+    pub graph: Option<OverlapGraph>,
+    pub seconds_graph: f64,
 }
 
 impl ReadFeatures {
@@ -467,8 +477,20 @@ pub fn read_features(paths: &[PathBuf], options: &ReadFeatureOptions) -> CoreRes
     }
     let profiling = std::time::Instant::now();
     let distinct = pool.install(|| (0..paths.len()).map(|s| tables.distinct(s)).collect());
+    let graph_started = std::time::Instant::now();
+    let graph = options.graph.as_ref().map(|graph_options| {
+        let lists: Vec<&[u32]> = samples
+            .iter()
+            .flat_map(|s| &s.batches)
+            .flat_map(|b| (0..b.len()).map(move |i| b.read_slots(i)))
+            .collect();
+        pool.install(|| overlap_graph(&lists, graph_options))
+    });
+    let seconds_graph = graph_started.elapsed().as_secs_f64();
     let mut out = pool.install(|| assemble(samples, &tables, options, distinct));
-    out.seconds_profiles = profiling.elapsed().as_secs_f64();
+    out.graph = graph;
+    out.seconds_graph = seconds_graph;
+    out.seconds_profiles = profiling.elapsed().as_secs_f64() - seconds_graph;
     Ok(out)
 }
 
@@ -651,6 +673,8 @@ fn assemble(
         seconds_reading: samples.iter().map(|s| s.seconds_reading).collect(),
         seconds_counting: samples.iter().map(|s| s.seconds_counting).collect(),
         seconds_profiles: 0.0,
+        graph: None,
+        seconds_graph: 0.0,
     };
     // Work items: (sample, batch) with the output rows they fill.
     let mut work = Vec::new();
@@ -927,6 +951,7 @@ mod tests {
             sampling: 1,
             min_length: 9,
             solid_histograms: true,
+            graph: None,
             threads: Some(2),
         };
         let out = read_features(&[a, b], &options).unwrap();
@@ -996,6 +1021,7 @@ mod tests {
                 sampling,
                 min_length: 100,
                 solid_histograms: solid,
+                graph: None,
                 threads: Some(2),
             };
             let out = read_features(std::slice::from_ref(&path), &options).unwrap();
