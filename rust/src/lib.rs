@@ -6,7 +6,6 @@ pub mod bins;
 pub mod composition;
 pub mod coverage;
 pub mod errors;
-pub mod fasta_blocks;
 pub mod kmer;
 pub mod kmer_count;
 pub mod mapped;
