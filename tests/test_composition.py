@@ -49,7 +49,7 @@ def write_fasta(
     return path
 
 
-sequence_text = st.text(alphabet="ACGTacgtNnRYKM", min_size=0, max_size=300)
+sequence_text = st.text(alphabet="ACGTacgtNnRYKM", min_size=1, max_size=300)
 
 
 @pytest.mark.parametrize("k", range(1, 7))
@@ -171,12 +171,19 @@ def test_fastq_input(tmp_path: Path) -> None:
 
 
 def test_edge_cases_only_n_short_lowercase(tmp_path: Path) -> None:
-    records = [("only_n", "N" * 50), ("short", "AC"), ("lower", "acgtacgtaa"), ("empty", "")]
+    records = [("only_n", "N" * 50), ("short", "AC"), ("lower", "acgtacgtaa"), ("gap", "--")]
     result = features.composition(write_fasta(tmp_path / "e.fa", records), k=4)
     assert result.kmer_totals.tolist() == [0, 0, 7, 0]
     assert result.no_kmer_rows.tolist() == [True, True, False, True]
     assert not result.matrix[[0, 1, 3]].any()
     np.testing.assert_allclose(result.matrix[2], reference_counts("ACGTACGTAA", 4) / 7, rtol=1e-6)
+
+
+def test_a_record_without_sequence_is_refused(tmp_path: Path) -> None:
+    # No aligner or BAM can hold a sequence of length 0 (SAM's LN is at least 1).
+    records = [("a", "ACGT"), ("empty", ""), ("b", "GG")]
+    with pytest.raises(FormatError, match=r"e\.fa: record 2: record has no sequence"):
+        features.composition(write_fasta(tmp_path / "e.fa", records), k=4)
 
 
 def test_blank_lines_before_first_record_are_ignored(tmp_path: Path) -> None:

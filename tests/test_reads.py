@@ -408,7 +408,7 @@ def test_bad_inputs_give_one_line_and_no_output(tmp_path: Path, toy: Path) -> No
     duplicate = tmp_path / "dup.fq.gz"
     duplicate.write_bytes((toy / "sample1.fq.gz").read_bytes())
     cases = [
-        ([empty], [str(empty), "contains no reads (empty file)"]),
+        ([empty], [str(empty), "contains no sequences (empty file)"]),
         ([truncated], [str(truncated), "truncated gzip"]),
         ([quality], [str(quality), "record 1: FASTQ quality line has 3 characters"]),
         ([short], [str(short), "no read is at least 1000 bp long (1 reads)"]),

@@ -35,6 +35,13 @@ def composition_arrays(
     normalize: bool = True,
 ) -> CompositionArrays: ...
 def kmer_labels(k: int) -> list[str]: ...
+
+class SequenceNamesAndLengths(TypedDict):
+    names: bytes
+    name_width: int
+    lengths: npt.NDArray[np.int64]
+
+def sequence_names_and_lengths(path: str | os.PathLike[str]) -> SequenceNamesAndLengths: ...
 def write_bins(
     contigs: str | os.PathLike[str],
     names: bytes,

@@ -933,7 +933,7 @@ def cluster(
             "skipped, so the bins can differ from those of `vaebin-rs bin`"
         )
     clustering = cluster_latent(latent, lengths, names, config, depths=depths)
-    all_names = features.composition(contigs, k=1).names if not no_fasta else names
+    all_names = features.names_and_lengths(contigs)[0] if not no_fasta else names
     outdir.mkdir(parents=True, exist_ok=True)
     outputs = write_bin_outputs(
         outdir, contigs, names, lengths, clustering, all_names, config.bin_prefix, not no_fasta
@@ -982,8 +982,8 @@ def evaluate(truth: Path, bins_path: Path, contigs: Path | None, json_path: Path
 
     truth_map = read_cami_binning(truth)
     if contigs is not None:
-        comp = features.composition(contigs, k=1)
-        lengths = dict(zip(comp.names.tolist(), comp.lengths.tolist(), strict=True))
+        contig_names, contig_lengths = features.names_and_lengths(contigs)
+        lengths = dict(zip(contig_names.tolist(), contig_lengths.tolist(), strict=True))
     else:
         lengths = read_truth_lengths(truth)
         if not lengths:
@@ -1244,8 +1244,8 @@ def demo(outdir: Path, seed: int, long_reads: bool, threads: int | None, quiet: 
         ClusterConfig(threads=threads or 1),
     )
     truth = read_cami_binning(community.truth_binning)
-    comp = features.composition(community.contigs_fasta, k=1)
-    lengths = dict(zip(comp.names.tolist(), comp.lengths.tolist(), strict=True))
+    contig_names, contig_lengths = features.names_and_lengths(community.contigs_fasta)
+    lengths = dict(zip(contig_names.tolist(), contig_lengths.tolist(), strict=True))
     result = evaluate_bins(truth, lengths, read_clusters(outdir / "bins" / "clusters.tsv"))
     click.echo(result.table())
     seconds = time.perf_counter() - started

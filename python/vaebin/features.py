@@ -71,6 +71,17 @@ def composition(
     )
 
 
+def names_and_lengths(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Record names (numpy unicode array) and int64 lengths in bp of a FASTA/FASTQ file.
+
+    The file is read and checked by the same rules as `composition`, without counting k-mers.
+    """
+    result = _core.sequence_names_and_lengths(os.fspath(path))
+    width = result["name_width"]
+    names = np.frombuffer(result["names"], dtype=f"S{width}").astype(str)
+    return names, result["lengths"]
+
+
 def kmer_labels(k: int = 4) -> list[str]:
     """The canonical k-mers in column order: lexicographic by the smaller of k-mer and revcomp."""
     return list(_core.kmer_labels(k))

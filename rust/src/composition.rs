@@ -1,7 +1,7 @@
 //! Canonical k-mer composition per record, in parallel over blocks (FASTA) or batches (FASTQ)
 //! of records.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::sync_channel;
@@ -10,11 +10,13 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use crate::errors::{CoreError, CoreResult};
-use crate::fasta_blocks::{letter_at, letter_count, FastaBlock, FastaBlockReader, FastaRecords};
 use crate::kmer::{canonical_count, MAX_K};
 use crate::kmer_count::{KmerCounter, STAGING_LETTERS};
+use crate::seqio::rules::{SeenNames, EMPTY_RECORD, NO_RECORDS};
 use crate::seqio::{
-    open_sequences, record_name, ReadStats, SequenceBatch, SequenceInput, SequenceReader,
+    invalid_character, letter_at, letter_count, lines_letters, open_sequences, record_name,
+    FastaBlock, FastaBlockReader, FastaRecords, ReadStats, SequenceBatch, SequenceInput,
+    SequenceReader,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -110,19 +112,6 @@ impl BatchResult {
     }
 }
 
-/// The words for a byte that is not a sequence letter.
-pub(crate) fn invalid_character(byte: u8, position: u64) -> String {
-    let shown = if byte.is_ascii_graphic() {
-        format!("'{}'", byte as char)
-    } else {
-        format!("byte 0x{byte:02x}")
-    };
-    format!(
-        "invalid character {shown} at sequence position {} (binary or corrupt file?)",
-        position + 1
-    )
-}
-
 /// Counts the records of a line reader's batch (FASTQ).
 fn featurize_batch(
     batch: &SequenceBatch,
@@ -183,10 +172,10 @@ impl BlockResult {
     }
 
     /// Ends the block's record `index`, whose name starts at `name_start` in `names` and whose
-    /// counts row starts at `row_start`: a record of fewer than `min_length` letters is dropped
-    /// (measured but neither counted nor checked); a longer one is kept, its row finished by
-    /// `count`, unless `count` reports an invalid character at a position of `lines`, which
-    /// becomes the block's error. Returns false after an error.
+    /// counts row starts at `row_start`: a record of fewer than `min_length` letters is checked
+    /// by the reader's rules and dropped; a longer one is kept, its row finished by `count`
+    /// (whose letter check is the rules' too), unless `count` reports an invalid character at a
+    /// position of `lines`. A problem becomes the block's error. Returns false after an error.
     #[allow(clippy::too_many_arguments)]
     fn end_record(
         &mut self,
@@ -200,8 +189,18 @@ impl BlockResult {
     ) -> bool {
         self.bases += letters;
         let kept = &mut self.kept;
-        if letters < min_length {
+        if letters < min_length || letters == 0 {
             kept.counts.truncate(row_start);
+            // Never counted, so never checked yet: a short record must be valid all the same.
+            let problem = match lines_letters(lines) {
+                Err((position, byte)) => Some(invalid_character(byte, position)),
+                Ok(0) => Some(EMPTY_RECORD.to_string()),
+                Ok(_) => None,
+            };
+            if let Some(problem) = problem {
+                self.error = Some((index, problem));
+                return false;
+            }
             self.records_too_short += 1;
             return true;
         }
@@ -244,27 +243,26 @@ fn featurize_block(block: &FastaBlock, counter: &mut KmerCounter, min_length: u6
         let Some(name_start) = result.push_name(record.header, index) else {
             return result;
         };
-        // A record shorter than the cut-off is measured but neither counted nor checked.
-        if (record.lines.len() as u64) < min_length {
-            result.bases += letter_count(record.lines);
-            result.records_too_short += 1;
-            index += 1;
-            continue;
-        }
-        let kept = &mut result.kept;
-        let row_start = kept.counts.len();
-        kept.counts.resize(row_start + width, 0);
-        let row = &mut kept.counts[row_start..];
-        counter.begin(record.lines.len());
-        let counted = counter
-            .push_lines(record.lines, row)
-            .and_then(|()| counter.finish(row));
-        let letters = if counted.is_ok() {
-            counter.letters()
-        } else {
-            letter_count(record.lines)
-        };
+        // A record shorter than the cut-off is measured and checked, not counted.
         let lines = record.lines;
+        let row_start = result.kept.counts.len();
+        let (letters, counted) = if (lines.len() as u64) < min_length {
+            (letter_count(lines), Ok(0))
+        } else {
+            let kept = &mut result.kept;
+            kept.counts.resize(row_start + width, 0);
+            let row = &mut kept.counts[row_start..];
+            counter.begin(lines.len());
+            let counted = counter
+                .push_lines(lines, row)
+                .and_then(|()| counter.finish(row));
+            let letters = if counted.is_ok() {
+                counter.letters()
+            } else {
+                letter_count(lines)
+            };
+            (letters, counted)
+        };
         if !result.end_record(
             index,
             name_start,
@@ -344,7 +342,7 @@ struct Assembler {
     next: u64,
     pending: BTreeMap<u64, BlockResult>,
     out: Composition,
-    seen_names: HashSet<Box<[u8]>>,
+    seen_names: SeenNames,
     /// Set at the first problem in file order; nothing after it is appended.
     error: Option<CoreError>,
 }
@@ -367,7 +365,7 @@ impl Assembler {
                 kmer_totals: Vec::new(),
                 stats: ReadStats::default(),
             },
-            seen_names: HashSet::new(),
+            seen_names: SeenNames::default(),
             error: None,
         }
     }
@@ -385,11 +383,7 @@ impl Assembler {
             for (i, &end) in result.name_ends.iter().enumerate() {
                 let name = &result.names[start..end];
                 start = end;
-                if !self.seen_names.insert(name.into()) {
-                    let problem = format!(
-                        "duplicate sequence name '{}'",
-                        String::from_utf8_lossy(name)
-                    );
+                if let Err(problem) = self.seen_names.insert(name) {
                     self.error = Some(CoreError::format(path, first_record + i as u64, problem));
                     break;
                 }
@@ -500,7 +494,7 @@ fn composition_reading(
         },
     };
     if out.stats.records == 0 {
-        return Err(CoreError::input(path, "contains no sequences (empty file)"));
+        return Err(CoreError::input(path, NO_RECORDS));
     }
     Ok(out)
 }
@@ -769,7 +763,7 @@ mod tests {
         let error = composition(&path, &CompositionOptions::default()).unwrap_err();
         assert!(error
             .to_string()
-            .ends_with("record 2: invalid character byte 0x01 at sequence position 2 (binary or corrupt file?)"));
+            .ends_with("record 2: invalid character byte 0x01 at sequence position 2 (a sequence holds letters, '-', '.' and '*' only)"));
         let options = CompositionOptions {
             k: 7,
             ..CompositionOptions::default()
@@ -783,7 +777,7 @@ mod tests {
     /// The first problem in file order wins, whichever worker or check finds it.
     #[test]
     fn first_problem_in_file_order_is_reported() {
-        let cases: [(&[u8], u64, &str); 7] = [
+        let cases: [(&[u8], u64, &str); 9] = [
             (
                 b">a\nAC\n>b\nA\nC>G\n>a\nTT\n",
                 2,
@@ -802,10 +796,16 @@ mod tests {
                 "invalid character byte 0x0d at sequence position 5",
             ),
             (
-                b"\n \t\n>a\nAC\n>b\nNN \n",
+                b"\n\r\n>a\nAC\n>b\nNN \n",
                 2,
                 "invalid character byte 0x20 at sequence position 3",
             ),
+            (
+                b" \t\n>a\nAC\n",
+                1,
+                "not FASTA or FASTQ: expected '>' or '@' at the start of a record, found byte 0x20",
+            ),
+            (b">a\nAC\n>b\n\n>c\nA\x02\n", 2, "record has no sequence"),
             (
                 b"\n\n  x\n>a\nAC\n",
                 1,
@@ -822,15 +822,15 @@ mod tests {
         }
     }
 
-    /// Records below the cut-off are measured but not checked, as the line reader does.
+    /// Records below the cut-off are measured and checked, not counted, as the line reader does.
     #[test]
-    fn short_records_are_not_checked() {
-        let path = write_temp("short.fa", b">a\nA\x01\n>b\nACGTA\nC\n>c\nA C\n");
+    fn short_records_are_checked_but_not_counted() {
         let options = CompositionOptions {
             min_length: 4,
             normalize: false,
             ..CompositionOptions::default()
         };
+        let path = write_temp("short.fa", b">a\nAC\n>b\nACGTA\nC\n>c\nA-C\n");
         let result = composition(&path, &options).unwrap();
         assert_eq!(result.rows(), 1);
         assert_eq!(result.name(0), b"b");
@@ -840,25 +840,51 @@ mod tests {
             (stats.records, stats.records_too_short, stats.bases),
             (3, 2, 11)
         );
+        for (i, (content, record, problem)) in [
+            (
+                &b">a\nA\x01\n>b\nACGTA\n"[..],
+                1,
+                "byte 0x01 at sequence position 2",
+            ),
+            (
+                b">b\nACGTA\n>c\nA C\n",
+                2,
+                "byte 0x20 at sequence position 2",
+            ),
+            (b">b\nACGTA\n>c\n\n", 2, "record has no sequence"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let path = write_temp(&format!("short-{i}.fa"), content);
+            let message = composition(&path, &options).unwrap_err().to_string();
+            let expected = format!("{}: record {record}: ", path.display());
+            assert!(message.starts_with(&expected), "{message}");
+            assert!(message.contains(problem), "{message}");
+        }
     }
 
-    /// With a cut-off above the counter's staging, a record too short to keep is not checked
-    /// even where its letters fill the staging (the block's records are found before counting).
+    /// With a cut-off above the counter's staging, a record too short to keep is checked even
+    /// where its letters fill the staging (the block's records are found before counting).
     #[test]
-    fn long_records_below_a_large_cut_off_are_not_checked() {
+    fn long_records_below_a_large_cut_off_are_checked() {
         let min_length = STAGING_LETTERS as u64 + 5000;
-        let mut text = b">short\nA\x01".to_vec();
-        text.extend_from_slice(&b"ACGT".repeat(STAGING_LETTERS / 4 + 100));
-        text.extend_from_slice(b"\n>long\n");
         let long = b"ACGTTGCA".repeat(STAGING_LETTERS / 8 + 1000);
-        text.extend_from_slice(&long);
-        text.push(b'\n');
-        let path = write_temp("large-cut-off.fa", &text);
+        let file = |short_start: &[u8]| {
+            let mut text = b">short\n".to_vec();
+            text.extend_from_slice(short_start);
+            text.extend_from_slice(&b"ACGT".repeat(STAGING_LETTERS / 4 + 100));
+            text.extend_from_slice(b"\n>long\n");
+            text.extend_from_slice(&long);
+            text.push(b'\n');
+            text
+        };
         let options = CompositionOptions {
             min_length,
             normalize: false,
             ..CompositionOptions::default()
         };
+        let path = write_temp("large-cut-off.fa", &file(b"An"));
         let result = composition(&path, &options).unwrap();
         assert_eq!(result.rows(), 1);
         assert_eq!(result.name(0), b"long");
@@ -867,6 +893,86 @@ mod tests {
         match result.matrix {
             CompositionMatrix::Counts(counts) => assert_eq!(counts, naive(&long, 4)),
             CompositionMatrix::Frequencies(_) => panic!("asked for counts"),
+        }
+        let path = write_temp("large-cut-off-bad.fa", &file(b"A\x01"));
+        let message = composition(&path, &options).unwrap_err().to_string();
+        assert!(
+            message.contains("record 1: invalid character byte 0x01 at sequence position 2"),
+            "{message}"
+        );
+    }
+
+    /// The composition's answer for a file, as the names and lengths reader would give it.
+    fn composition_answer(
+        path: &Path,
+        map_plain: bool,
+        min_length: u64,
+    ) -> Result<(Vec<String>, Vec<u64>), String> {
+        let options = CompositionOptions {
+            k: 1,
+            min_length,
+            threads: Some(2),
+            normalize: false,
+        };
+        let result = composition_reading(path, &options, map_plain).map_err(|e| e.to_string())?;
+        let names = (0..result.rows())
+            .map(|i| String::from_utf8_lossy(result.name(i)).into_owned())
+            .collect();
+        Ok((names, result.lengths.iter().map(|&l| l as u64).collect()))
+    }
+
+    fn reader_answer(path: &Path) -> Result<(Vec<String>, Vec<u64>), String> {
+        crate::seqio::names_and_lengths(path)
+            .map(|records| (records.names, records.lengths))
+            .map_err(|e| e.to_string())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// The block-parallel composition and the streaming reader apply one set of rules: on
+        /// any file of header-like and letter-like lines they accept it with the same names and
+        /// lengths, or refuse it with the same words at the same record.
+        #[test]
+        fn both_reading_modes_give_the_same_answer(
+            lines in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::sample::select(b">>@+acgtNAC \t\r1-x\x00".to_vec()),
+                    0..6,
+                ),
+                0..10,
+            ),
+            crlf in proptest::bool::ANY,
+            final_line_end in proptest::bool::ANY,
+            map_plain in proptest::bool::ANY,
+            short_cut_off in proptest::bool::ANY,
+        ) {
+            let eol: &[u8] = if crlf { b"\r\n" } else { b"\n" };
+            let mut text = Vec::new();
+            for (i, line) in lines.iter().enumerate() {
+                text.extend_from_slice(line);
+                if i + 1 < lines.len() || final_line_end {
+                    text.extend_from_slice(eol);
+                }
+            }
+            let path = write_temp(&format!("agree-{}.fa", text.len() % 7), &text);
+            let expected = reader_answer(&path);
+            let min_length = if short_cut_off { 3 } else { 0 };
+            let found = composition_answer(&path, map_plain, min_length);
+            match (&expected, &found) {
+                (Ok((names, lengths)), Ok((kept_names, kept_lengths))) => {
+                    let kept: Vec<(String, u64)> = names
+                        .iter()
+                        .cloned()
+                        .zip(lengths.iter().copied())
+                        .filter(|&(_, length)| length >= min_length)
+                        .collect();
+                    let found: Vec<(String, u64)> =
+                        kept_names.iter().cloned().zip(kept_lengths.iter().copied()).collect();
+                    proptest::prop_assert_eq!(kept, found, "{:?}", String::from_utf8_lossy(&text));
+                }
+                _ => proptest::prop_assert_eq!(&expected, &found, "{:?}", String::from_utf8_lossy(&text)),
+            }
         }
     }
 

@@ -21,9 +21,8 @@
 //!
 //! Memory: one depth array of the longest contig plus the BAM reader's buffers.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::{self, Read};
 use std::path::Path;
 
 use crate::bam::{
@@ -31,7 +30,7 @@ use crate::bam::{
     CIGAR_INSERTION, CIGAR_MATCH, FLAG_DUPLICATE, FLAG_QC_FAIL, FLAG_SECONDARY, FLAG_UNMAPPED,
 };
 use crate::errors::{CoreError, CoreResult};
-use crate::seqio::open_decompressed;
+use crate::seqio::{self, SequenceFormat};
 
 /// How many reference mismatches an error message lists before giving the total.
 const MISMATCHES_SHOWN: usize = 5;
@@ -99,143 +98,21 @@ pub struct Contigs {
 }
 
 impl Contigs {
-    /// Names and lengths of every record of a FASTA file (plain, gzip or bgzip). Only names and
-    /// lengths are needed, so the sequence lines are counted in place, never copied.
+    /// Names and lengths of every record of a FASTA file (plain, gzip or bgzip), read and
+    /// checked by the sequence reader's rules, as every other command reads them.
     pub fn from_fasta(path: &Path) -> CoreResult<Contigs> {
-        let (mut source, _) = open_decompressed(path)?;
-        let mut scanner = FastaScanner::new(path);
-        let mut buffer = vec![0u8; 1 << 20];
-        loop {
-            let filled = match source.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(scanner.read_error(&e)),
-            };
-            scanner.scan(&buffer[..filled])?;
+        let records = seqio::names_and_lengths(path)?;
+        if records.format == Some(SequenceFormat::Fastq) {
+            return Err(CoreError::format(
+                path,
+                1,
+                "is FASTQ; the contigs must be FASTA",
+            ));
         }
-        scanner.finish()
-    }
-}
-
-/// Line state of `Contigs::from_fasta` across read chunks.
-struct FastaScanner<'a> {
-    path: &'a Path,
-    contigs: Contigs,
-    seen: HashSet<String>,
-    at_line_start: bool,
-    in_header: bool,
-    header: Vec<u8>,
-    length: u64,
-}
-
-impl<'a> FastaScanner<'a> {
-    fn new(path: &'a Path) -> Self {
-        FastaScanner {
-            path,
-            contigs: Contigs::default(),
-            seen: HashSet::new(),
-            at_line_start: true,
-            in_header: false,
-            header: Vec::new(),
-            length: 0,
-        }
-    }
-
-    fn record_error(&self, message: impl Into<String>) -> CoreError {
-        CoreError::format(self.path, self.contigs.names.len() as u64 + 1, message)
-    }
-
-    fn read_error(&self, err: &io::Error) -> CoreError {
-        let problem = match err.kind() {
-            io::ErrorKind::UnexpectedEof => {
-                "compressed data ends early (truncated gzip file)".into()
-            }
-            io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => {
-                format!("corrupt gzip data ({err})")
-            }
-            _ => format!("read failed ({err})"),
-        };
-        self.record_error(problem)
-    }
-
-    /// Closes the record whose sequence has been counted so far.
-    fn close_record(&mut self) {
-        if let Some(last) = self.contigs.lengths.last_mut() {
-            *last = self.length;
-        }
-        self.length = 0;
-    }
-
-    fn start_record(&mut self) -> CoreResult<()> {
-        let end = self
-            .header
-            .iter()
-            .position(|b| b.is_ascii_whitespace())
-            .unwrap_or(self.header.len());
-        let name = String::from_utf8_lossy(&self.header[..end]).into_owned();
-        if name.is_empty() {
-            return Err(self.record_error("empty sequence name in header"));
-        }
-        if !self.seen.insert(name.clone()) {
-            return Err(self.record_error(format!("duplicate sequence name '{name}'")));
-        }
-        self.contigs.names.push(name);
-        self.contigs.lengths.push(0);
-        Ok(())
-    }
-
-    fn scan(&mut self, mut chunk: &[u8]) -> CoreResult<()> {
-        while !chunk.is_empty() {
-            let end = memchr::memchr(b'\n', chunk).unwrap_or(chunk.len());
-            let piece = &chunk[..end];
-            if self.at_line_start && piece.first() == Some(&b'>') {
-                self.close_record();
-                self.in_header = true;
-                self.header.clear();
-                self.header.extend_from_slice(&piece[1..]);
-            } else if self.in_header {
-                self.header.extend_from_slice(piece);
-            } else if self.contigs.names.is_empty() {
-                if let Some(&first) = piece.iter().find(|b| !b.is_ascii_whitespace()) {
-                    let what = if first == b'@' && self.at_line_start {
-                        "is FASTQ; the contigs must be FASTA".to_string()
-                    } else {
-                        format!(
-                            "not FASTA: found '{}' before the first '>' header",
-                            first as char
-                        )
-                    };
-                    return Err(CoreError::format(self.path, 1, what));
-                }
-            } else {
-                self.length += piece.iter().filter(|&&b| b > b' ').count() as u64;
-            }
-            if end < chunk.len() {
-                if self.in_header {
-                    self.in_header = false;
-                    self.start_record()?;
-                }
-                self.at_line_start = true;
-                chunk = &chunk[end + 1..];
-            } else {
-                self.at_line_start = false;
-                chunk = &[];
-            }
-        }
-        Ok(())
-    }
-
-    fn finish(mut self) -> CoreResult<Contigs> {
-        if self.in_header {
-            self.in_header = false;
-            self.start_record()?;
-        }
-        self.close_record();
-        if self.contigs.names.is_empty() {
-            return Err(CoreError::input(self.path, "contains no contig"));
-        }
-        Ok(self.contigs)
+        Ok(Contigs {
+            names: records.names,
+            lengths: records.lengths,
+        })
     }
 }
 
@@ -1084,33 +961,33 @@ mod tests {
         assert_eq!(total_average_depth(100.0, &[0.5], &[75]), 0.5);
     }
 
-    fn scan_fasta(text: &[u8], piece: usize) -> CoreResult<Contigs> {
-        let path = Path::new("test.fa");
-        let mut scanner = FastaScanner::new(path);
-        for chunk in text.chunks(piece) {
-            scanner.scan(chunk)?;
-        }
-        scanner.finish()
+    fn contigs_of(name: &str, text: &[u8]) -> CoreResult<Contigs> {
+        let dir = std::env::temp_dir().join(format!("vaebin-coverage-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        Contigs::from_fasta(&path)
     }
 
     #[test]
-    fn fasta_names_and_lengths_whatever_the_chunking() {
-        let text = b">a first\nACGT\nAC\r\n>b\n\n>c x\nNNNNN";
-        for piece in 1..text.len() + 1 {
-            let contigs = scan_fasta(text, piece).unwrap();
-            assert_eq!(contigs.names, ["a", "b", "c"]);
-            assert_eq!(contigs.lengths, [6, 0, 5]);
-        }
+    fn fasta_names_and_lengths() {
+        let text = b"\n>a first\nACGT\n\nAC\r\n>b\nn\n>c x\nNNNNN";
+        let contigs = contigs_of("names.fa", text).unwrap();
+        assert_eq!(contigs.names, ["a", "b", "c"]);
+        assert_eq!(contigs.lengths, [6, 1, 5]);
     }
 
     #[test]
     fn fasta_errors() {
-        let message = |text: &[u8]| scan_fasta(text, 3).unwrap_err().to_string();
+        let message = |text: &[u8]| contigs_of("bad.fa", text).unwrap_err().to_string();
         assert!(message(b">a\nAC\n>a\nGG\n").contains("record 2: duplicate sequence name 'a'"));
-        assert!(message(b"@r\nACGT\n+\nIIII\n").contains("FASTQ"));
-        assert!(message(b"ACGT\n").contains("not FASTA"));
+        assert!(message(b"@r\nACGT\n+\nIIII\n").contains("record 1: is FASTQ"));
+        assert!(message(b"ACGT\n").contains("not FASTA or FASTQ"));
         assert!(message(b">\nACGT\n").contains("empty sequence name"));
-        assert!(message(b"\n\n").contains("no contig"));
+        assert!(message(b">a\nAC \n")
+            .contains("record 1: invalid character byte 0x20 at sequence position 3"));
+        assert!(message(b">a\nAC\n>b\n>c\nA\n").contains("record 2: record has no sequence"));
+        assert!(message(b"\n\n").contains("contains no sequences"));
     }
 
     fn general(value: f64) -> String {

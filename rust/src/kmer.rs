@@ -2,9 +2,12 @@
 //! ordered by the canonical (lexicographically smaller) k-mer, which with the 2-bit code
 //! A=0, C=1, G=2, T=3 is the numeric order of the codes.
 
+use crate::seqio::rules::is_sequence_letter;
+
 pub const MAX_K: usize = 6;
 
-/// Byte -> 2-bit base code; `AMBIGUOUS` for IUPAC letters and gaps, `INVALID` for anything else.
+/// Byte -> 2-bit base code; `AMBIGUOUS` for the other sequence letters (N, IUPAC codes, gaps),
+/// `INVALID` for bytes the reader's rules (`seqio::rules::is_sequence_letter`) refuse.
 pub const AMBIGUOUS: u8 = 4;
 pub const INVALID: u8 = 5;
 
@@ -12,16 +15,13 @@ pub static BASE_CODE: [u8; 256] = build_base_code();
 
 const fn build_base_code() -> [u8; 256] {
     let mut table = [INVALID; 256];
-    // Every letter is accepted as a (possibly ambiguous) base; gaps and stops are tolerated too.
-    let mut c = b'A';
-    while c <= b'Z' {
-        table[c as usize] = AMBIGUOUS;
-        table[(c + 32) as usize] = AMBIGUOUS;
-        c += 1;
+    let mut byte = 0;
+    while byte < 256 {
+        if is_sequence_letter(byte as u8) {
+            table[byte] = AMBIGUOUS;
+        }
+        byte += 1;
     }
-    table[b'-' as usize] = AMBIGUOUS;
-    table[b'.' as usize] = AMBIGUOUS;
-    table[b'*' as usize] = AMBIGUOUS;
     table[b'A' as usize] = 0;
     table[b'a' as usize] = 0;
     table[b'C' as usize] = 1;
@@ -154,6 +154,13 @@ mod tests {
         assert_eq!(BASE_CODE[0], INVALID);
         assert_eq!(BASE_CODE[b' ' as usize], INVALID);
         assert_eq!(BASE_CODE[b'1' as usize], INVALID);
+        // The table refuses exactly the bytes the reader's rules refuse.
+        for byte in 0..=255u8 {
+            assert_eq!(
+                BASE_CODE[byte as usize] != INVALID,
+                is_sequence_letter(byte)
+            );
+        }
     }
 
     #[test]

@@ -464,7 +464,7 @@ impl KmerCounter {
     }
 
     /// Adds the letters of a record's lines as they are in a FASTA file: line ends ("\n",
-    /// "\r\n", and a "\r" that ends `lines`) are left out, as `fasta_blocks::for_each_line`
+    /// "\r\n", and a "\r" that ends `lines`) are left out, as `seqio::for_each_line`
     /// does, without one call per line. `lines` holds no '>' that starts a line.
     pub fn push_lines(&mut self, lines: &[u8], row: &mut [u32]) -> Result<(), u64> {
         let read = self.push_record_lines(lines, row)?;
@@ -781,7 +781,7 @@ pub(crate) mod tests {
                 .find(|&i| data[i] == b'>' && (i == 0 || data[i - 1] == b'\n'))
                 .unwrap_or(data.len());
             let mut letters = Vec::new();
-            crate::fasta_blocks::for_each_line(&data[..end], |line| {
+            crate::seqio::for_each_line(&data[..end], |line| {
                 letters.extend_from_slice(line);
                 Ok::<(), ()>(())
             })

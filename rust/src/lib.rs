@@ -6,7 +6,6 @@ pub mod bins;
 pub mod composition;
 pub mod coverage;
 pub mod errors;
-pub mod fasta_blocks;
 pub mod kmer;
 pub mod kmer_count;
 pub mod mapped;
@@ -130,6 +129,30 @@ mod python {
         out.set_item("bases", stats.bases)?;
         out.set_item("bases_kept", stats.bases_kept)?;
         out.set_item("compressed", stats.compressed)?;
+        Ok(out)
+    }
+
+    /// Names and lengths of every record of a FASTA/FASTQ file, checked by the reader's rules.
+    #[pyfunction]
+    fn sequence_names_and_lengths<'py>(
+        py: Python<'py>,
+        path: PathBuf,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let records = py
+            .detach(|| crate::seqio::names_and_lengths(&path))
+            .map_err(to_python)?;
+        let mut names = Vec::new();
+        let mut name_ends = Vec::with_capacity(records.names.len());
+        for name in &records.names {
+            names.extend_from_slice(name.as_bytes());
+            name_ends.push(names.len());
+        }
+        let (names, width) = padded_names(&names, &name_ends);
+        let lengths: Vec<i64> = records.lengths.iter().map(|&l| l as i64).collect();
+        let out = PyDict::new(py);
+        out.set_item("names", PyBytes::new(py, &names))?;
+        out.set_item("name_width", width)?;
+        out.set_item("lengths", PyArray1::from_vec(py, lengths))?;
         Ok(out)
     }
 
@@ -449,6 +472,7 @@ mod python {
         m.add("ParameterError", py.get_type::<ParameterError>())?;
         m.add_function(wrap_pyfunction!(composition_arrays, m)?)?;
         m.add_function(wrap_pyfunction!(kmer_labels, m)?)?;
+        m.add_function(wrap_pyfunction!(sequence_names_and_lengths, m)?)?;
         m.add_function(wrap_pyfunction!(coverage_arrays, m)?)?;
         m.add_function(wrap_pyfunction!(total_average_depths, m)?)?;
         m.add_function(wrap_pyfunction!(depth_table_rows, m)?)?;

@@ -462,7 +462,7 @@ pub fn read_features(paths: &[PathBuf], options: &ReadFeatureOptions) -> CoreRes
     for (sample, path) in paths.iter().enumerate() {
         let reads = count_sample(path, sample, &tables, &slots, &pool, options)?;
         if reads.stats.records == 0 {
-            return Err(CoreError::input(path, "contains no reads (empty file)"));
+            return Err(CoreError::input(path, crate::seqio::rules::NO_RECORDS));
         }
         if reads.stats.records_kept == 0 {
             return Err(CoreError::input(
@@ -602,7 +602,7 @@ fn count_batch(
                 CoreError::format(
                     path,
                     batch.record_numbers[i],
-                    crate::composition::invalid_character(sequence[position as usize], position),
+                    crate::seqio::invalid_character(sequence[position as usize], position),
                 )
             })?;
         let keep = sequence.len() as u64 >= options.min_length;
@@ -1074,7 +1074,7 @@ mod tests {
         let error = read_features(std::slice::from_ref(&empty), &options).unwrap_err();
         assert!(error
             .to_string()
-            .ends_with("contains no reads (empty file)"));
+            .ends_with("contains no sequences (empty file)"));
         let short = write(&dir, "short.fq", "@a\nACGT\n+\nIIII\n");
         let error = read_features(std::slice::from_ref(&short), &options).unwrap_err();
         assert!(error

@@ -1,4 +1,6 @@
-//! FASTA in blocks of whole records, for parsing in parallel without copying sequence lines.
+//! The block mode of the sequence reader: FASTA in blocks of whole records, for parsing in
+//! parallel without copying sequence lines. The workers that parse a block check its records
+//! with `seqio::rules` (`lines_letters` here for the letters of a record they do not count).
 //!
 //! The reader thread only reads: it fills a large buffer, cuts it just before the last header
 //! that starts a line ('>' after '\n') and carries the cut-off tail over to the next block. A
@@ -11,8 +13,9 @@
 use std::fs::File;
 use std::io::{self, Read};
 
+use super::rules::first_invalid_letter;
+use super::source::read_problem;
 use crate::mapped::Mapping;
-use crate::seqio::read_problem;
 
 /// Bytes a block is filled to before it is cut at its last record start.
 pub const BLOCK_BYTES: usize = 4 << 20;
@@ -274,6 +277,20 @@ pub fn for_each_line<E>(
         each(line.strip_suffix(b"\r").unwrap_or(line))?;
     }
     Ok(())
+}
+
+/// Checks the letters of a record's `lines` by the rules: their number, or the 0-based
+/// position and byte of the first that is not a sequence letter.
+pub fn lines_letters(lines: &[u8]) -> Result<u64, (u64, u8)> {
+    let mut letters = 0u64;
+    for_each_line(lines, |line| {
+        if let Some(i) = first_invalid_letter(line) {
+            return Err((letters + i as u64, line[i]));
+        }
+        letters += line.len() as u64;
+        Ok(())
+    })?;
+    Ok(letters)
 }
 
 /// Number of sequence letters in `lines` (line ends left out).

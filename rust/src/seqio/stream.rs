@@ -1,19 +1,18 @@
-//! Streaming FASTA/FASTQ reading: plain, gzip or bgzip (detected from the magic bytes, not the
-//! name). Records are gathered into batches of concatenated sequence bytes so that workers can
-//! count k-mers without one allocation per record. The reader knows the file name and the record
-//! number it is at, and every error says both.
+//! The streaming mode of the sequence reader: FASTA or FASTQ read line by line on one thread,
+//! records gathered into batches of concatenated sequence bytes so that workers can count k-mers
+//! without one allocation per record. Every record is checked against the rules of the `seqio`
+//! module as it is read, whether or not it is long enough to keep.
 
-use std::collections::HashSet;
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver};
-use std::thread::JoinHandle;
 
+use super::rules::{
+    check_quality, first_invalid_letter, invalid_character, not_fasta_or_fastq, record_name,
+    SeenNames, EMPTY_RECORD,
+};
+use super::source::{open_decompressed, read_problem, READ_CHUNK_BYTES};
 use crate::errors::{CoreError, CoreResult};
-use crate::fasta_blocks::FastaBlockReader;
 
-const READ_CHUNK_BYTES: usize = 1 << 20;
 /// A batch is handed to the workers once it holds this many sequence bytes.
 pub const BATCH_TARGET_BYTES: usize = 4 << 20;
 /// ... or this many records (keeps batches of short reads from growing huge name tables).
@@ -88,232 +87,6 @@ pub struct ReadStats {
     pub compressed: bool,
 }
 
-/// Decompresses on a thread of its own so inflating and parsing overlap.
-struct ThreadedReader {
-    receiver: Receiver<io::Result<Vec<u8>>>,
-    current: Vec<u8>,
-    offset: usize,
-    handle: Option<JoinHandle<()>>,
-    finished: bool,
-}
-
-impl ThreadedReader {
-    fn new<R: Read + Send + 'static>(mut inner: R) -> Self {
-        let (sender, receiver) = sync_channel(8);
-        let handle = std::thread::spawn(move || loop {
-            let mut chunk = vec![0u8; READ_CHUNK_BYTES];
-            let mut filled = 0;
-            let result = loop {
-                match inner.read(&mut chunk[filled..]) {
-                    Ok(0) => break Ok(()),
-                    Ok(n) => {
-                        filled += n;
-                        if filled == chunk.len() {
-                            break Ok(());
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => break Err(e),
-                }
-            };
-            chunk.truncate(filled);
-            let done = filled == 0 || result.is_err();
-            let message = match result {
-                Err(e) if filled == 0 => Err(e),
-                Err(e) => {
-                    // Hand over what was inflated before the failure, then the failure itself.
-                    if sender.send(Ok(chunk)).is_err() {
-                        return;
-                    }
-                    Err(e)
-                }
-                Ok(()) => Ok(chunk),
-            };
-            if sender.send(message).is_err() || done {
-                return;
-            }
-        });
-        ThreadedReader {
-            receiver,
-            current: Vec::new(),
-            offset: 0,
-            handle: Some(handle),
-            finished: false,
-        }
-    }
-}
-
-impl Read for ThreadedReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        while self.offset == self.current.len() {
-            if self.finished {
-                return Ok(0);
-            }
-            match self.receiver.recv() {
-                Ok(Ok(chunk)) if chunk.is_empty() => self.finished = true,
-                Ok(Ok(chunk)) => {
-                    self.current = chunk;
-                    self.offset = 0;
-                }
-                Ok(Err(e)) => {
-                    self.finished = true;
-                    return Err(e);
-                }
-                Err(_) => self.finished = true,
-            }
-        }
-        let n = out.len().min(self.current.len() - self.offset);
-        out[..n].copy_from_slice(&self.current[self.offset..self.offset + n]);
-        self.offset += n;
-        Ok(n)
-    }
-}
-
-impl Drop for ThreadedReader {
-    fn drop(&mut self) {
-        // Unblock the producer before joining it.
-        let (_, empty) = sync_channel(0);
-        self.receiver = empty;
-        if let Some(handle) = self.handle.take() {
-            let _ = handle.join();
-        }
-    }
-}
-
-/// Opens `path`, inflating gzip/bgzip when the content starts with the gzip magic bytes.
-pub fn open_decompressed(path: &Path) -> CoreResult<(Box<dyn Read + Send>, bool)> {
-    let mut file = File::open(path).map_err(|e| CoreError::file(path, &e))?;
-    if let Ok(meta) = file.metadata() {
-        if meta.is_dir() {
-            return Err(CoreError::input(path, "is a directory, not a file"));
-        }
-    }
-    let mut magic = [0u8; 2];
-    let mut got = 0;
-    while got < 2 {
-        match file.read(&mut magic[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(CoreError::file(path, &e)),
-        }
-    }
-    let head = io::Cursor::new(magic[..got].to_vec());
-    let stream = head.chain(file);
-    if got == 2 && magic == [0x1f, 0x8b] {
-        // MultiGzDecoder reads bgzip (a series of gzip members) as well as plain gzip.
-        let decoder = flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(
-            READ_CHUNK_BYTES,
-            stream,
-        ));
-        Ok((Box::new(ThreadedReader::new(decoder)), true))
-    } else {
-        Ok((Box::new(stream), false))
-    }
-}
-
-/// The problem to report when reading (or inflating) a sequence file fails.
-pub fn read_problem(err: &io::Error) -> String {
-    match err.kind() {
-        io::ErrorKind::UnexpectedEof => {
-            "compressed data ends early (truncated gzip file)".to_string()
-        }
-        io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => {
-            format!("corrupt gzip data ({err})")
-        }
-        _ => format!("read failed ({err})"),
-    }
-}
-
-/// The record name in a header line (without '>' or '@'): up to the first space or tab.
-pub fn record_name(header: &[u8]) -> Result<&[u8], &'static str> {
-    let name_end = header
-        .iter()
-        .position(|&b| b == b' ' || b == b'\t')
-        .unwrap_or(header.len());
-    let name = &header[..name_end];
-    if name.is_empty() {
-        return Err("empty sequence name in header");
-    }
-    if name.iter().any(|&b| !(0x21..0x7f).contains(&b)) {
-        return Err("sequence name contains non-printable or non-ASCII bytes");
-    }
-    Ok(name)
-}
-
-/// A sequence file opened for composition: FASTA is cut into blocks of whole records that
-/// workers parse themselves; FASTQ goes through the line reader.
-pub enum SequenceInput {
-    Fasta {
-        blocks: FastaBlockReader,
-        compressed: bool,
-    },
-    Fastq(SequenceReader),
-    /// No record at all (an empty file, or only blank lines).
-    Empty {
-        compressed: bool,
-    },
-}
-
-/// Opens `path` and tells FASTA from FASTQ by the first line that is not blank. Plain FASTA
-/// files are memory mapped when `map_plain` is set and the platform allows it.
-pub fn open_sequences(path: &Path, min_length: u64, map_plain: bool) -> CoreResult<SequenceInput> {
-    let (mut source, compressed) = open_decompressed(path)?;
-    let mut start = Vec::new();
-    // Bytes of `start` known to hold only blank lines.
-    let mut blank = 0;
-    let mut chunk = vec![0u8; 1 << 16];
-    let first_line = loop {
-        if let Some(i) = start[blank..]
-            .iter()
-            .position(|b: &u8| !b.is_ascii_whitespace())
-        {
-            let text = blank + i;
-            break memchr::memrchr(b'\n', &start[..text]).map_or(0, |newline| newline + 1);
-        }
-        blank = start.len();
-        match source.read(&mut chunk) {
-            Ok(0) => return Ok(SequenceInput::Empty { compressed }),
-            Ok(n) => start.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(CoreError::format(path, 1, read_problem(&e))),
-        }
-    };
-    match start[first_line] {
-        b'>' => {
-            if map_plain && !compressed {
-                // `start` holds the file's first bytes: the first record starts at `first_line`.
-                let mapped = File::open(path)
-                    .and_then(|file| FastaBlockReader::mapped(file, first_line as u64));
-                if let Ok(blocks) = mapped {
-                    return Ok(SequenceInput::Fasta { blocks, compressed });
-                }
-            }
-            start.drain(..first_line);
-            Ok(SequenceInput::Fasta {
-                blocks: FastaBlockReader::new(start, source),
-                compressed,
-            })
-        }
-        b'@' => {
-            let source = Box::new(io::Cursor::new(start).chain(source));
-            Ok(SequenceInput::Fastq(SequenceReader::from_source(
-                path, source, compressed, min_length,
-            )))
-        }
-        other => Err(CoreError::format(path, 1, not_fasta_or_fastq(other))),
-    }
-}
-
-fn not_fasta_or_fastq(first: u8) -> String {
-    let shown = if first.is_ascii_graphic() {
-        format!("'{}'", first as char)
-    } else {
-        format!("byte 0x{first:02x}")
-    };
-    format!("not FASTA or FASTQ: expected '>' or '@' at the start of a record, found {shown}")
-}
-
 /// Streaming FASTA/FASTQ parser producing batches of kept records.
 pub struct SequenceReader {
     path: PathBuf,
@@ -327,7 +100,7 @@ pub struct SequenceReader {
     pending_header: Option<Vec<u8>>,
     line_number: u64,
     min_length: u64,
-    seen_names: HashSet<Box<[u8]>>,
+    seen_names: SeenNames,
     batches: u64,
     keep_quality: bool,
     pub stats: ReadStats,
@@ -339,7 +112,7 @@ impl SequenceReader {
         Ok(Self::from_source(path, source, compressed, min_length))
     }
 
-    fn from_source(
+    pub(super) fn from_source(
         path: &Path,
         source: Box<dyn Read + Send>,
         compressed: bool,
@@ -356,7 +129,7 @@ impl SequenceReader {
             pending_header: None,
             line_number: 0,
             min_length,
-            seen_names: HashSet::new(),
+            seen_names: SeenNames::default(),
             batches: 0,
             keep_quality: false,
             stats: ReadStats {
@@ -445,19 +218,23 @@ impl SequenceReader {
     fn start_record(&mut self, header: &[u8], batch: &mut SequenceBatch) -> CoreResult<bool> {
         self.stats.records += 1;
         let name = record_name(header).map_err(|problem| self.record_error(problem))?;
-        if !self.seen_names.insert(name.into()) {
-            return Err(self.record_error(format!(
-                "duplicate sequence name '{}'",
-                String::from_utf8_lossy(name)
-            )));
+        if let Err(problem) = self.seen_names.insert(name) {
+            return Err(self.record_error(problem));
         }
         batch.push_record(self.stats.records, name);
         Ok(true)
     }
 
     /// Closes the record most recently pushed: keeps it, or drops it when shorter than the cut-off.
-    fn finish_record(&mut self, batch: &mut SequenceBatch, sequence_start: usize) {
+    fn finish_record(
+        &mut self,
+        batch: &mut SequenceBatch,
+        sequence_start: usize,
+    ) -> CoreResult<()> {
         let length = (batch.sequence.len() - sequence_start) as u64;
+        if length == 0 {
+            return Err(self.record_error(EMPTY_RECORD));
+        }
         self.stats.bases += length;
         if length < self.min_length {
             self.stats.records_too_short += 1;
@@ -475,11 +252,29 @@ impl SequenceReader {
             self.stats.bases_kept += length;
             *batch.sequence_ends.last_mut().expect("record was pushed") = batch.sequence.len();
         }
+        Ok(())
+    }
+
+    /// Appends one sequence line of the record that started at `sequence_start` in the batch,
+    /// after checking its letters.
+    fn push_letters(
+        &self,
+        batch: &mut SequenceBatch,
+        sequence_start: usize,
+        line: (usize, usize),
+    ) -> CoreResult<()> {
+        let letters = &self.buffer[line.0..line.1];
+        if let Some(i) = first_invalid_letter(letters) {
+            let position = (batch.sequence.len() - sequence_start + i) as u64;
+            return Err(self.record_error(invalid_character(letters[i], position)));
+        }
+        batch.sequence.extend_from_slice(letters);
+        Ok(())
     }
 
     fn detect_format(&mut self) -> CoreResult<Option<(usize, usize)>> {
         while let Some((s, e)) = self.next_line()? {
-            if s == e || self.buffer[s..e].iter().all(|b| b.is_ascii_whitespace()) {
+            if s == e {
                 continue;
             }
             self.format = match self.buffer[s] {
@@ -564,11 +359,11 @@ impl SequenceReader {
                             self.pending_header = Some(self.buffer[s + 1..e].to_vec());
                             break;
                         }
-                        batch.sequence.extend_from_slice(&self.buffer[s..e]);
+                        self.push_letters(batch, sequence_start, (s, e))?;
                     }
                 }
             }
-            self.finish_record(batch, sequence_start);
+            self.finish_record(batch, sequence_start)?;
             if Self::batch_full(batch) {
                 break;
             }
@@ -582,7 +377,7 @@ impl SequenceReader {
         let (s, e) = self
             .next_line()?
             .ok_or_else(|| self.record_error("FASTQ record ends after its header"))?;
-        batch.sequence.extend_from_slice(&self.buffer[s..e]);
+        self.push_letters(batch, sequence_start, (s, e))?;
         let (s, e) = self
             .next_line()?
             .ok_or_else(|| self.record_error("FASTQ record ends before its '+' line"))?;
@@ -593,18 +388,12 @@ impl SequenceReader {
             .next_line()?
             .ok_or_else(|| self.record_error("FASTQ record ends before its quality line"))?;
         let sequence_length = batch.sequence.len() - sequence_start;
-        if e - s != sequence_length {
-            return Err(self.record_error(format!(
-                "FASTQ quality line has {} characters for a sequence of {}",
-                e - s,
-                sequence_length
-            )));
-        }
+        check_quality(&self.buffer[s..e], sequence_length)
+            .map_err(|problem| self.record_error(problem))?;
         if self.keep_quality {
             batch.quality.extend_from_slice(&self.buffer[s..e]);
         }
-        self.finish_record(batch, sequence_start);
-        Ok(())
+        self.finish_record(batch, sequence_start)
     }
 
     fn fill_fastq_batch(&mut self, batch: &mut SequenceBatch) -> CoreResult<()> {
