@@ -334,6 +334,22 @@ def test_toy_community_is_binned_well(toy: Path, toy_binned: Path) -> None:
     assert result.binned_bp > 0.9 * result.total_bp
 
 
+def test_overlap_graph_links_reads_of_one_genome(toy: Path, toy_binned: Path) -> None:
+    from vaebin.reads import load_read_features
+
+    features = load_read_features(toy_binned / "features")
+    graph = features.graph
+    assert graph is not None and graph.n_reads == features.n_reads
+    summary = json.loads((toy_binned / "summary.json").read_text())
+    assert summary["counts"]["graph_edges"] == graph.neighbours.size > features.n_reads
+    assert summary["parameters"]["scale"]["latent_smoothing"] == 4
+    truth = read_cami_binning(toy / "truth.binning")
+    genome = np.array([truth[name] for name in features.names.astype(str)])
+    rows = np.repeat(np.arange(graph.n_reads), np.diff(graph.offsets.astype(np.int64)))
+    # The toy genomes share no sequence (one is only drawn from a related Markov model).
+    assert (genome[rows] == genome[graph.neighbours]).mean() > 0.99
+
+
 def fastq_records(path: Path) -> dict[str, tuple[str, str]]:
     with gzip.open(path, "rt") as handle:
         lines = handle.read().splitlines()

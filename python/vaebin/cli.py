@@ -649,22 +649,29 @@ def bin_command(
 )
 @click.option(
     "--overlap-graph/--no-overlap-graph",
-    default=False,
+    default=True,
     show_default=True,
-    help="Find which reads overlap which (shared k-mers) and use it to smooth the reads' "
-    "features and to vote reads into the bin of their overlaps.",
+    help="Find which reads overlap which (shared k-mers); the smoothing and vote below use it.",
 )
 @click.option(
     "--graph-smoothing",
     type=click.IntRange(min=0),
-    default=2,
+    default=0,
     show_default=True,
-    help="Rounds of averaging each read's features with its overlapping reads' (0: off).",
+    help="Rounds of averaging each read's VAE input features with its overlapping reads' (0: off).",
+)
+@click.option(
+    "--latent-smoothing",
+    type=click.IntRange(min=0),
+    default=4,
+    show_default=True,
+    help="Rounds of averaging each read's latent position with its overlapping reads' before "
+    "HDBSCAN (0: off).",
 )
 @click.option(
     "--graph-vote-rounds",
     type=click.IntRange(min=0),
-    default=3,
+    default=0,
     show_default=True,
     help="Rounds in which a read moves to the bin over half its overlaps are in (0: off).",
 )
@@ -734,6 +741,7 @@ def bin_reads(
     min_read_len: int,
     overlap_graph: bool,
     graph_smoothing: int,
+    latent_smoothing: int,
     graph_vote_rounds: int,
     max_train_reads: int,
     max_hdbscan_reads: int,
@@ -800,6 +808,7 @@ def bin_reads(
             max_train_reads=max_train_reads,
             use_histograms=True if histograms is None else histograms,
             graph_smoothing=graph_smoothing,
+            latent_smoothing=latent_smoothing,
             graph_vote_rounds=graph_vote_rounds,
         ),
         train_config,
