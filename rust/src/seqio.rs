@@ -11,13 +11,16 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::thread::JoinHandle;
 
 use crate::errors::{CoreError, CoreResult};
-use crate::fasta_blocks::FastaBlockReader;
+use crate::fasta_blocks::{FastaBlockReader, BLOCK_BYTES};
 
-const READ_CHUNK_BYTES: usize = 1 << 20;
+/// Fuzz builds (`cfg(fuzzing)`, set by cargo-fuzz) use small buffers and batches: small inputs
+/// then grow the line buffer and cross batch boundaries, and an execution does not spend its
+/// time zeroing megabytes.
+const READ_CHUNK_BYTES: usize = if cfg!(fuzzing) { 1 << 12 } else { 1 << 20 };
 /// A batch is handed to the workers once it holds this many sequence bytes.
-pub const BATCH_TARGET_BYTES: usize = 4 << 20;
+pub const BATCH_TARGET_BYTES: usize = if cfg!(fuzzing) { 1 << 8 } else { 4 << 20 };
 /// ... or this many records (keeps batches of short reads from growing huge name tables).
-const BATCH_MAX_RECORDS: usize = 65_536;
+const BATCH_MAX_RECORDS: usize = if cfg!(fuzzing) { 8 } else { 65_536 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SequenceFormat {
@@ -182,30 +185,40 @@ impl Drop for ThreadedReader {
 
 /// Opens `path`, inflating gzip/bgzip when the content starts with the gzip magic bytes.
 pub fn open_decompressed(path: &Path) -> CoreResult<(Box<dyn Read + Send>, bool)> {
-    let mut file = File::open(path).map_err(|e| CoreError::file(path, &e))?;
+    let file = File::open(path).map_err(|e| CoreError::file(path, &e))?;
     if let Ok(meta) = file.metadata() {
         if meta.is_dir() {
             return Err(CoreError::input(path, "is a directory, not a file"));
         }
     }
+    decompressed(Box::new(file)).map_err(|e| CoreError::file(path, &e))
+}
+
+/// `source`, inflated when it starts with the gzip magic bytes; and whether it was compressed.
+pub fn decompressed(mut source: Box<dyn Read + Send>) -> io::Result<(Box<dyn Read + Send>, bool)> {
     let mut magic = [0u8; 2];
     let mut got = 0;
     while got < 2 {
-        match file.read(&mut magic[got..]) {
+        match source.read(&mut magic[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(CoreError::file(path, &e)),
+            Err(e) => return Err(e),
         }
     }
     let head = io::Cursor::new(magic[..got].to_vec());
-    let stream = head.chain(file);
+    let stream = head.chain(source);
     if got == 2 && magic == [0x1f, 0x8b] {
         // MultiGzDecoder reads bgzip (a series of gzip members) as well as plain gzip.
         let decoder = flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(
             READ_CHUNK_BYTES,
             stream,
         ));
+        if cfg!(fuzzing) {
+            // Fuzz builds inflate in the calling thread: starting a thread per execution took
+            // most of its time, and the hand-over is not what the fuzzing is after.
+            return Ok((Box::new(decoder), true));
+        }
         Ok((Box::new(ThreadedReader::new(decoder)), true))
     } else {
         Ok((Box::new(stream), false))
@@ -258,11 +271,50 @@ pub enum SequenceInput {
 /// Opens `path` and tells FASTA from FASTQ by the first line that is not blank. Plain FASTA
 /// files are memory mapped when `map_plain` is set and the platform allows it.
 pub fn open_sequences(path: &Path, min_length: u64, map_plain: bool) -> CoreResult<SequenceInput> {
-    let (mut source, compressed) = open_decompressed(path)?;
+    let (source, compressed) = open_decompressed(path)?;
+    let map = |first_line: usize| {
+        if !map_plain || compressed {
+            return None;
+        }
+        // The first record starts at `first_line`.
+        File::open(path)
+            .and_then(|file| FastaBlockReader::mapped(file, first_line as u64))
+            .ok()
+    };
+    sequences_in(path, source, compressed, min_length, map, BLOCK_BYTES)
+}
+
+/// `open_sequences` of any stream (`path` names it in messages), inflated when gzip, never
+/// mapped, cut into FASTA blocks of `block_bytes`: for tests and fuzzing without a file.
+pub fn sequences_from_reader(
+    path: &Path,
+    source: Box<dyn Read + Send>,
+    min_length: u64,
+    block_bytes: usize,
+) -> CoreResult<SequenceInput> {
+    let (source, compressed) = decompressed(source).map_err(|e| CoreError::file(path, &e))?;
+    sequences_in(
+        path,
+        source,
+        compressed,
+        min_length,
+        |_| None,
+        block_bytes.max(1),
+    )
+}
+
+fn sequences_in(
+    path: &Path,
+    mut source: Box<dyn Read + Send>,
+    compressed: bool,
+    min_length: u64,
+    map: impl FnOnce(usize) -> Option<FastaBlockReader>,
+    block_bytes: usize,
+) -> CoreResult<SequenceInput> {
     let mut start = Vec::new();
     // Bytes of `start` known to hold only blank lines.
     let mut blank = 0;
-    let mut chunk = vec![0u8; 1 << 16];
+    let mut chunk = vec![0u8; READ_CHUNK_BYTES.min(1 << 16)];
     let first_line = loop {
         if let Some(i) = start[blank..]
             .iter()
@@ -281,17 +333,12 @@ pub fn open_sequences(path: &Path, min_length: u64, map_plain: bool) -> CoreResu
     };
     match start[first_line] {
         b'>' => {
-            if map_plain && !compressed {
-                // `start` holds the file's first bytes: the first record starts at `first_line`.
-                let mapped = File::open(path)
-                    .and_then(|file| FastaBlockReader::mapped(file, first_line as u64));
-                if let Ok(blocks) = mapped {
-                    return Ok(SequenceInput::Fasta { blocks, compressed });
-                }
+            if let Some(blocks) = map(first_line) {
+                return Ok(SequenceInput::Fasta { blocks, compressed });
             }
             start.drain(..first_line);
             Ok(SequenceInput::Fasta {
-                blocks: FastaBlockReader::new(start, source),
+                blocks: FastaBlockReader::with_block_bytes(start, source, block_bytes),
                 compressed,
             })
         }
@@ -336,6 +383,17 @@ pub struct SequenceReader {
 impl SequenceReader {
     pub fn open(path: &Path, min_length: u64) -> CoreResult<Self> {
         let (source, compressed) = open_decompressed(path)?;
+        Ok(Self::from_source(path, source, compressed, min_length))
+    }
+
+    /// A reader of any stream (`path` names it in messages), inflated when it is gzip: for tests
+    /// and fuzzing without a file.
+    pub fn from_reader(
+        path: &Path,
+        source: Box<dyn Read + Send>,
+        min_length: u64,
+    ) -> CoreResult<Self> {
+        let (source, compressed) = decompressed(source).map_err(|e| CoreError::file(path, &e))?;
         Ok(Self::from_source(path, source, compressed, min_length))
     }
 
