@@ -967,11 +967,35 @@ mod tests {
     }
 
     fn splitter_over(bytes: &[u8], name: &str) -> BlockSplitter {
-        let path = std::env::temp_dir().join(format!("vaebin-bam-{}-{name}", std::process::id()));
-        std::fs::write(&path, bytes).unwrap();
-        let file = File::open(&path).unwrap();
-        std::fs::remove_file(&path).unwrap();
-        BlockSplitter::new(&path, Box::new(file))
+        BlockSplitter::new(Path::new(name), Box::new(io::Cursor::new(bytes.to_vec())))
+    }
+
+    #[test]
+    fn reader_from_bytes_reads_header_and_records() {
+        let mut stream = b"BAM\x01".to_vec();
+        stream.extend_from_slice(&0u32.to_le_bytes());
+        stream.extend_from_slice(&1u32.to_le_bytes());
+        stream.extend_from_slice(&3u32.to_le_bytes());
+        stream.extend_from_slice(b"c1\0");
+        stream.extend_from_slice(&500u32.to_le_bytes());
+        let record = record_with_tags(b"NMC\x07");
+        stream.extend_from_slice(&(record.len() as u32).to_le_bytes());
+        stream.extend_from_slice(&record);
+        let mut file = bgzf_block(&stream);
+        file.extend_from_slice(&bgzf_block(b""));
+        let source = Box::new(io::Cursor::new(file));
+        let mut reader = BamReader::from_reader(Path::new("mem.bam"), source, 1).unwrap();
+        assert_eq!(reader.header.names, ["c1"]);
+        assert_eq!(reader.header.lengths, [500]);
+        let record = reader.next_record().unwrap().unwrap();
+        assert_eq!(record.edit_distance(), Ok(Some(7)));
+        assert!(reader.next_record().unwrap().is_none());
+
+        let sam = Box::new(io::Cursor::new(b"@HD\tVN:1.6\n".to_vec()));
+        let error = BamReader::from_reader(Path::new("mem.sam"), sam, 1)
+            .err()
+            .unwrap();
+        assert!(error.to_string().contains("SAM text"), "{error}");
     }
 
     #[test]

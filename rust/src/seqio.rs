@@ -684,3 +684,35 @@ impl SequenceReader {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn names_and_lengths(mut reader: SequenceReader) -> Vec<(Vec<u8>, usize)> {
+        let mut out = Vec::new();
+        while let Some(batch) = reader.next_batch().unwrap() {
+            for i in 0..batch.len() {
+                out.push((batch.name(i).to_vec(), batch.sequence(i).len()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn reader_from_bytes_inflates_gzip_like_a_file() {
+        let fasta = b">a x\nACGT\nAC\n>b\r\nGG\r\n".to_vec();
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(&fasta).unwrap();
+        let gzip = encoder.finish().unwrap();
+        let path = Path::new("mem.fa");
+        let plain = SequenceReader::from_reader(path, Box::new(io::Cursor::new(fasta)), 0);
+        let inflated = SequenceReader::from_reader(path, Box::new(io::Cursor::new(gzip)), 0);
+        let (plain, inflated) = (plain.unwrap(), inflated.unwrap());
+        assert!(!plain.stats.compressed && inflated.stats.compressed);
+        let expected = vec![(b"a".to_vec(), 6), (b"b".to_vec(), 2)];
+        assert_eq!(names_and_lengths(plain), expected);
+        assert_eq!(names_and_lengths(inflated), expected);
+    }
+}
