@@ -22,7 +22,7 @@ ATHERIS_VERSION=3.0.0
 RSS_LIMIT_MB=2048
 TIMEOUT_S=10
 MAX_LEN=16384
-PYTHON=.venv/bin/python
+PYTHON=${FUZZ_PYTHON:-.venv/bin/python}
 LOGS=fuzz/logs
 
 log() { printf '[fuzz] %s\n' "$*" >&2; }
