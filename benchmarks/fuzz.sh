@@ -40,8 +40,9 @@ else
   log "warning: no .venv with pysam (run .ci/setup): fuzzing without the fixture seeds"
 fi
 
-# Release build with debug assertions and overflow checks; no sanitizer: the code under test is
-# safe Rust, and AddressSanitizer cost more than half the executions (see RESULTS.md).
+# Release build with debug assertions and overflow checks (an overflow panics, so it is a crash);
+# no sanitizer: the code under test is safe Rust (libdeflate, the one C part, has libFuzzer
+# targets of its own), and AddressSanitizer's cost would come out of the executions.
 FUZZ_FLAGS=(--release --debug-assertions --sanitizer none)
 rust_targets=()
 for target in $TARGETS; do
