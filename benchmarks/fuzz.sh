@@ -59,7 +59,7 @@ run_target() {
     -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb="$RSS_LIMIT_MB" -timeout="$TIMEOUT_S"
     -max_len="$MAX_LEN" -print_final_stats=1 -artifact_prefix="fuzz/artifacts/$target/"
   )
-  mkdir -p "$corpus" "fuzz/artifacts/$target"
+  mkdir -p "$corpus"
   local inputs=("$corpus")
   [ -d "$seeds" ] && inputs+=("$seeds")
   if [ "$target" = depth_table ]; then
@@ -78,11 +78,12 @@ status=0
 summary=()
 for target in $TARGETS; do
   log "fuzzing $target for ${SECONDS_PER_TARGET}s"
-  before=$(find "fuzz/artifacts/$target" -type f 2>/dev/null | wc -l)
+  mkdir -p "fuzz/artifacts/$target"
+  before=$(find "fuzz/artifacts/$target" -type f | wc -l)
   started=$(date +%s)
   if run_target "$target" >"$LOGS/$target.log" 2>&1; then outcome=ok; else outcome=failed; fi
   elapsed=$(($(date +%s) - started))
-  after=$(find "fuzz/artifacts/$target" -type f 2>/dev/null | wc -l)
+  after=$(find "fuzz/artifacts/$target" -type f | wc -l)
   crashes=$((after - before))
   executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$LOGS/$target.log" | tail -n 1)
   executions=${executions:-0}
