@@ -94,6 +94,11 @@ def read_depth_table(path: str | os.PathLike[str]) -> DepthTable:
         raise FormatError(f"{source}: not a text depth table (not UTF-8)") from None
     except OSError as error:
         raise InputFileError(f"{source}: {error.strerror or error}") from None
+    return parse_depth_table(text, source)
+
+
+def parse_depth_table(text: str, source: str) -> DepthTable:
+    """Parse the text of a depth table (as read with universal newlines); `source` names it."""
     header_line, _, body = text.partition("\n")
     header = header_line.rstrip("\r").split("\t")
     if tuple(header[: len(FIXED_COLUMNS)]) != FIXED_COLUMNS:

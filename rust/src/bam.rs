@@ -22,10 +22,13 @@ use crate::errors::{CoreError, CoreResult};
 /// Blocks are gathered into a batch until it holds this many compressed bytes (about 2 MiB
 /// once inflated); large enough that handing batches between threads costs nothing measurable,
 /// small enough that the batches in flight (about three per thread) stay a few MB each.
-const BATCH_COMPRESSED_BYTES: usize = 1 << 19;
+///
+/// Fuzz builds (`cfg(fuzzing)`, set by cargo-fuzz) use tiny batches: small inputs then cross
+/// batch boundaries, and an execution does not spend its time zeroing megabytes.
+const BATCH_COMPRESSED_BYTES: usize = if cfg!(fuzzing) { 1 << 10 } else { 1 << 19 };
 /// ... or this many inflated bytes: highly compressible data (unmapped reads without qualities,
 /// say) would otherwise make a batch of compressed bytes inflate to tens of MB.
-const BATCH_INFLATED_BYTES: usize = 1 << 21;
+const BATCH_INFLATED_BYTES: usize = if cfg!(fuzzing) { 1 << 12 } else { 1 << 21 };
 const BGZF_HEADER_BYTES: usize = 12;
 const MAX_BLOCK_BYTES: usize = 1 << 16;
 
@@ -95,7 +98,7 @@ struct RawBlock {
 /// form the batch and the cut block at its end is carried to the front of the next buffer.
 struct BlockSplitter {
     path: PathBuf,
-    file: File,
+    source: Box<dyn Read + Send>,
     /// File offset of the next block to split.
     offset: u64,
     carry: Vec<u8>,
@@ -110,10 +113,10 @@ struct BlockSplitter {
 const BATCH_BUFFER_BYTES: usize = BATCH_COMPRESSED_BYTES + MAX_BLOCK_BYTES + 1024;
 
 impl BlockSplitter {
-    fn new(path: &Path, file: File) -> BlockSplitter {
+    fn new(path: &Path, source: Box<dyn Read + Send>) -> BlockSplitter {
         BlockSplitter {
             path: path.to_path_buf(),
-            file,
+            source,
             offset: 0,
             carry: Vec::new(),
             end_of_file: false,
@@ -144,7 +147,7 @@ impl BlockSplitter {
         bytes[..filled].copy_from_slice(&self.carry);
         self.carry.clear();
         while filled < BATCH_COMPRESSED_BYTES && !self.end_of_file {
-            match self.file.read(&mut bytes[filled..]) {
+            match self.source.read(&mut bytes[filled..]) {
                 Ok(0) => self.end_of_file = true,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -346,8 +349,13 @@ enum ChunkSource {
 }
 
 impl ChunkSource {
-    fn start(path: &Path, file: File, threads: usize, pool: &BufferPool) -> ChunkSource {
-        let splitter = Box::new(BlockSplitter::new(path, file));
+    fn start(
+        path: &Path,
+        source: Box<dyn Read + Send>,
+        threads: usize,
+        pool: &BufferPool,
+    ) -> ChunkSource {
+        let splitter = Box::new(BlockSplitter::new(path, source));
         if threads <= 1 {
             return ChunkSource::Inline {
                 splitter,
@@ -687,14 +695,24 @@ pub struct BamReader {
 impl BamReader {
     /// Opens `path`, recognising SAM, CRAM and plain gzip passed as BAM, and reads the header.
     pub fn open(path: &Path, threads: usize) -> CoreResult<BamReader> {
-        let mut file = File::open(path).map_err(|e| CoreError::file(path, &e))?;
+        let file = File::open(path).map_err(|e| CoreError::file(path, &e))?;
         if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
             return Err(CoreError::input(path, "is a directory, not a BAM file"));
         }
+        BamReader::from_reader(path, Box::new(file), threads)
+    }
+
+    /// Reads a BAM stream from any source (`path` names it in messages): the same checks and
+    /// decoding as `open`, for tests and fuzzing without a file.
+    pub fn from_reader(
+        path: &Path,
+        mut source: Box<dyn Read + Send>,
+        threads: usize,
+    ) -> CoreResult<BamReader> {
         let mut magic = [0u8; 4];
         let mut got = 0;
         while got < magic.len() {
-            match file.read(&mut magic[got..]) {
+            match source.read(&mut magic[got..]) {
                 Ok(0) => break,
                 Ok(n) => got += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -723,10 +741,10 @@ impl BamReader {
                 "is not a BAM file (no BGZF/gzip magic bytes)",
             ));
         }
-        drop(file);
-        let file = File::open(path).map_err(|e| CoreError::file(path, &e))?;
+        // The bytes looked at go back in front of the stream.
+        let source = Box::new(io::Cursor::new(magic.to_vec()).chain(source));
         let pool: BufferPool = Arc::new(Mutex::new(Vec::new()));
-        let source = ChunkSource::start(path, file, threads, &pool);
+        let source = ChunkSource::start(path, source, threads, &pool);
         let mut reader = BamReader {
             path: path.to_path_buf(),
             source,
@@ -949,11 +967,35 @@ mod tests {
     }
 
     fn splitter_over(bytes: &[u8], name: &str) -> BlockSplitter {
-        let path = std::env::temp_dir().join(format!("vaebin-bam-{}-{name}", std::process::id()));
-        std::fs::write(&path, bytes).unwrap();
-        let file = File::open(&path).unwrap();
-        std::fs::remove_file(&path).unwrap();
-        BlockSplitter::new(&path, file)
+        BlockSplitter::new(Path::new(name), Box::new(io::Cursor::new(bytes.to_vec())))
+    }
+
+    #[test]
+    fn reader_from_bytes_reads_header_and_records() {
+        let mut stream = b"BAM\x01".to_vec();
+        stream.extend_from_slice(&0u32.to_le_bytes());
+        stream.extend_from_slice(&1u32.to_le_bytes());
+        stream.extend_from_slice(&3u32.to_le_bytes());
+        stream.extend_from_slice(b"c1\0");
+        stream.extend_from_slice(&500u32.to_le_bytes());
+        let record = record_with_tags(b"NMC\x07");
+        stream.extend_from_slice(&(record.len() as u32).to_le_bytes());
+        stream.extend_from_slice(&record);
+        let mut file = bgzf_block(&stream);
+        file.extend_from_slice(&bgzf_block(b""));
+        let source = Box::new(io::Cursor::new(file));
+        let mut reader = BamReader::from_reader(Path::new("mem.bam"), source, 1).unwrap();
+        assert_eq!(reader.header.names, ["c1"]);
+        assert_eq!(reader.header.lengths, [500]);
+        let record = reader.next_record().unwrap().unwrap();
+        assert_eq!(record.edit_distance(), Ok(Some(7)));
+        assert!(reader.next_record().unwrap().is_none());
+
+        let sam = Box::new(io::Cursor::new(b"@HD\tVN:1.6\n".to_vec()));
+        let error = BamReader::from_reader(Path::new("mem.sam"), sam, 1)
+            .err()
+            .unwrap();
+        assert!(error.to_string().contains("SAM text"), "{error}");
     }
 
     #[test]

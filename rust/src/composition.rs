@@ -2,6 +2,7 @@
 //! of records.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::sync_channel;
@@ -15,8 +16,8 @@ use crate::kmer_count::{KmerCounter, STAGING_LETTERS};
 use crate::seqio::rules::{SeenNames, EMPTY_RECORD, NO_RECORDS};
 use crate::seqio::{
     invalid_character, letter_at, letter_count, lines_letters, open_sequences, record_name,
-    FastaBlock, FastaBlockReader, FastaRecords, ReadStats, SequenceBatch, SequenceInput,
-    SequenceReader,
+    sequences_from_reader, FastaBlock, FastaBlockReader, FastaRecords, ReadStats, SequenceBatch,
+    SequenceInput, SequenceReader,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -475,14 +476,41 @@ fn composition_reading(
     map_plain: bool,
 ) -> CoreResult<Composition> {
     check_k(options.k)?;
-    let pool = thread_pool(options.threads)?;
-    let out = match open_sequences(path, options.min_length, map_plain)? {
+    let input = open_sequences(path, options.min_length, map_plain)?;
+    composition_of(path, input, options)
+}
+
+/// `composition` of any stream (`path` names it in messages), FASTA cut into blocks of
+/// `block_bytes`: for tests and fuzzing without a file.
+pub fn composition_from_reader(
+    path: &Path,
+    source: Box<dyn Read + Send>,
+    options: &CompositionOptions,
+    block_bytes: usize,
+) -> CoreResult<Composition> {
+    check_k(options.k)?;
+    let input = sequences_from_reader(path, source, options.min_length, block_bytes)?;
+    composition_of(path, input, options)
+}
+
+fn composition_of(
+    path: &Path,
+    input: SequenceInput,
+    options: &CompositionOptions,
+) -> CoreResult<Composition> {
+    let out = match input {
         SequenceInput::Fasta { blocks, compressed } => {
-            let mut out = fasta_composition(blocks, &pool, path, options)?;
+            let mut out = if cfg!(fuzzing) {
+                fasta_composition_in_order(blocks, path, options)?
+            } else {
+                fasta_composition(blocks, &thread_pool(options.threads)?, path, options)?
+            };
             out.stats.compressed = compressed;
             out
         }
-        SequenceInput::Fastq(reader) => fastq_composition(reader, &pool, path, options)?,
+        SequenceInput::Fastq(reader) => {
+            fastq_composition(reader, &thread_pool(options.threads)?, path, options)?
+        }
         SequenceInput::Empty { .. } => Composition {
             columns: 0,
             matrix: CompositionMatrix::Counts(Vec::new()),
@@ -556,6 +584,34 @@ fn fasta_composition(
         });
     });
     let assembler = assembler.into_inner().expect("lock not poisoned");
+    match assembler.error {
+        Some(error) => Err(error),
+        None => Ok(assembler.out),
+    }
+}
+
+/// `fasta_composition` in the calling thread, block after block: the same block reader, block
+/// parser and assembly without a thread pool and a reader thread. Only fuzz builds use it
+/// (`cfg(fuzzing)`): starting threads and handing small blocks between them took most of an
+/// execution's time, and they are not what the fuzzing is after.
+fn fasta_composition_in_order(
+    mut blocks: FastaBlockReader,
+    path: &Path,
+    options: &CompositionOptions,
+) -> CoreResult<Composition> {
+    let mut counter = KmerCounter::new(options.k);
+    let mut assembler = Assembler::new(canonical_count(options.k), options.normalize);
+    let mut spare = None;
+    while let Some(block) = blocks.next_block(spare.take()) {
+        let mut result = featurize_block(&block, &mut counter, options.min_length);
+        result.kept.seal(counter.width(), options.normalize);
+        let failed = result.error.is_some();
+        assembler.push_block(block.index, result, path);
+        if failed || assembler.error.is_some() {
+            break;
+        }
+        spare = Some(block);
+    }
     match assembler.error {
         Some(error) => Err(error),
         None => Ok(assembler.out),

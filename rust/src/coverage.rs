@@ -228,7 +228,8 @@ pub fn sample_depths(
     depths_from_reader(reader, contigs, contigs_path, options)
 }
 
-fn depths_from_reader(
+/// `sample_depths` of a BAM reader already open (`BamReader::from_reader` reads any stream).
+pub fn depths_from_reader(
     mut reader: BamReader,
     contigs: &Contigs,
     contigs_path: &Path,

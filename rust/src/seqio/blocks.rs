@@ -68,7 +68,12 @@ impl FastaBlockReader {
         Self::with_block_bytes(start, source, BLOCK_BYTES)
     }
 
-    fn with_block_bytes(start: Vec<u8>, source: Box<dyn Read + Send>, block_bytes: usize) -> Self {
+    /// `new` with blocks filled to `block_bytes` (small blocks cut more records across blocks).
+    pub fn with_block_bytes(
+        start: Vec<u8>,
+        source: Box<dyn Read + Send>,
+        block_bytes: usize,
+    ) -> Self {
         FastaBlockReader {
             source,
             mapped: None,

@@ -56,11 +56,12 @@ pub use blocks::{
     FastaRecord, FastaRecords, BLOCK_BYTES,
 };
 pub use rules::{invalid_character, record_name};
-pub use source::{open_decompressed, read_problem};
+pub use source::{decompressed, open_decompressed, read_problem};
 pub use stream::{ReadStats, SequenceBatch, SequenceFormat, SequenceReader, BATCH_TARGET_BYTES};
 
 use crate::errors::{CoreError, CoreResult};
 use rules::{first_line_start, not_fasta_or_fastq, NO_RECORDS};
+use source::READ_CHUNK_BYTES;
 
 /// A sequence file opened for composition: FASTA is cut into blocks of whole records that
 /// workers parse themselves; FASTQ goes through the line reader.
@@ -79,9 +80,51 @@ pub enum SequenceInput {
 /// Opens `path` and tells FASTA from FASTQ by the first line that is not empty. Plain FASTA
 /// files are memory mapped when `map_plain` is set and the platform allows it.
 pub fn open_sequences(path: &Path, min_length: u64, map_plain: bool) -> CoreResult<SequenceInput> {
-    let (mut source, compressed) = open_decompressed(path)?;
+    let (source, compressed) = open_decompressed(path)?;
+    let map = |first_line: usize| {
+        if !map_plain || compressed {
+            return None;
+        }
+        // The stream's first bytes were the file's: the first record starts at `first_line`.
+        File::open(path)
+            .and_then(|file| FastaBlockReader::mapped(file, first_line as u64))
+            .ok()
+    };
+    sequences_in(path, source, compressed, min_length, map, BLOCK_BYTES)
+}
+
+/// `open_sequences` of any stream (`path` names it in messages), inflated when gzip, never
+/// mapped, FASTA cut into blocks of `block_bytes`: for tests and fuzzing without a file.
+pub fn sequences_from_reader(
+    path: &Path,
+    source: Box<dyn Read + Send>,
+    min_length: u64,
+    block_bytes: usize,
+) -> CoreResult<SequenceInput> {
+    let (source, compressed) = decompressed(source).map_err(|e| CoreError::file(path, &e))?;
+    sequences_in(
+        path,
+        source,
+        compressed,
+        min_length,
+        |_| None,
+        block_bytes.max(1),
+    )
+}
+
+/// The part of `open_sequences` after opening: finds the first line that is not empty and
+/// hands the stream to the block reader (FASTA; mapped when `map` gives a mapping) or to the
+/// line reader (FASTQ).
+fn sequences_in(
+    path: &Path,
+    mut source: Box<dyn Read + Send>,
+    compressed: bool,
+    min_length: u64,
+    map: impl FnOnce(usize) -> Option<FastaBlockReader>,
+    block_bytes: usize,
+) -> CoreResult<SequenceInput> {
     let mut start = Vec::new();
-    let mut chunk = vec![0u8; 1 << 16];
+    let mut chunk = vec![0u8; READ_CHUNK_BYTES.min(1 << 16)];
     let mut at_end = false;
     let first_line = loop {
         if let Some(first_line) = first_line_start(&start, at_end) {
@@ -99,17 +142,12 @@ pub fn open_sequences(path: &Path, min_length: u64, map_plain: bool) -> CoreResu
     };
     match start[first_line] {
         b'>' => {
-            if map_plain && !compressed {
-                // `start` holds the file's first bytes: the first record starts at `first_line`.
-                let mapped = File::open(path)
-                    .and_then(|file| FastaBlockReader::mapped(file, first_line as u64));
-                if let Ok(blocks) = mapped {
-                    return Ok(SequenceInput::Fasta { blocks, compressed });
-                }
+            if let Some(blocks) = map(first_line) {
+                return Ok(SequenceInput::Fasta { blocks, compressed });
             }
             start.drain(..first_line);
             Ok(SequenceInput::Fasta {
-                blocks: FastaBlockReader::new(start, source),
+                blocks: FastaBlockReader::with_block_bytes(start, source, block_bytes),
                 compressed,
             })
         }

@@ -10,13 +10,16 @@ use super::rules::{
     check_quality, first_invalid_letter, invalid_character, not_fasta_or_fastq, record_name,
     SeenNames, EMPTY_RECORD,
 };
-use super::source::{open_decompressed, read_problem, READ_CHUNK_BYTES};
+use super::source::{decompressed, open_decompressed, read_problem, READ_CHUNK_BYTES};
 use crate::errors::{CoreError, CoreResult};
 
 /// A batch is handed to the workers once it holds this many sequence bytes.
-pub const BATCH_TARGET_BYTES: usize = 4 << 20;
+///
+/// Fuzz builds (`cfg(fuzzing)`, set by cargo-fuzz) use small batches: small inputs then cross
+/// batch boundaries.
+pub const BATCH_TARGET_BYTES: usize = if cfg!(fuzzing) { 1 << 8 } else { 4 << 20 };
 /// ... or this many records (keeps batches of short reads from growing huge name tables).
-const BATCH_MAX_RECORDS: usize = 65_536;
+const BATCH_MAX_RECORDS: usize = if cfg!(fuzzing) { 8 } else { 65_536 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SequenceFormat {
@@ -109,6 +112,17 @@ pub struct SequenceReader {
 impl SequenceReader {
     pub fn open(path: &Path, min_length: u64) -> CoreResult<Self> {
         let (source, compressed) = open_decompressed(path)?;
+        Ok(Self::from_source(path, source, compressed, min_length))
+    }
+
+    /// A reader of any stream (`path` names it in messages), inflated when it is gzip: for tests
+    /// and fuzzing without a file.
+    pub fn from_reader(
+        path: &Path,
+        source: Box<dyn Read + Send>,
+        min_length: u64,
+    ) -> CoreResult<Self> {
+        let (source, compressed) = decompressed(source).map_err(|e| CoreError::file(path, &e))?;
         Ok(Self::from_source(path, source, compressed, min_length))
     }
 
@@ -413,5 +427,37 @@ impl SequenceReader {
             self.read_fastq_record(header, batch)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn names_and_lengths(mut reader: SequenceReader) -> Vec<(Vec<u8>, usize)> {
+        let mut out = Vec::new();
+        while let Some(batch) = reader.next_batch().unwrap() {
+            for i in 0..batch.len() {
+                out.push((batch.name(i).to_vec(), batch.sequence(i).len()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn reader_from_bytes_inflates_gzip_like_a_file() {
+        let fasta = b">a x\nACGT\nAC\n>b\r\nGG\r\n".to_vec();
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(&fasta).unwrap();
+        let gzip = encoder.finish().unwrap();
+        let path = Path::new("mem.fa");
+        let plain = SequenceReader::from_reader(path, Box::new(io::Cursor::new(fasta)), 0);
+        let inflated = SequenceReader::from_reader(path, Box::new(io::Cursor::new(gzip)), 0);
+        let (plain, inflated) = (plain.unwrap(), inflated.unwrap());
+        assert!(!plain.stats.compressed && inflated.stats.compressed);
+        let expected = vec![(b"a".to_vec(), 6), (b"b".to_vec(), 2)];
+        assert_eq!(names_and_lengths(plain), expected);
+        assert_eq!(names_and_lengths(inflated), expected);
     }
 }
