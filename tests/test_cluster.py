@@ -15,6 +15,7 @@ from vaebin.cluster import (
     _split_mixed_depth,
     cluster_latent,
 )
+from vaebin.errors import InputDataError, ParameterError
 
 
 def blobs(
@@ -109,7 +110,7 @@ def test_leftover_agreement_must_be_a_majority() -> None:
     names, lengths = ["a", "b"], np.array([10, 10])
     for neighbours, agreement in ((5, 2), (4, 2), (3, 4)):
         config = ClusterConfig(leftover_neighbours=neighbours, leftover_agreement=agreement)
-        with pytest.raises(ValueError, match="majority"):
+        with pytest.raises(ParameterError, match="majority"):
             cluster_latent(np.zeros((2, 2)), lengths, names, config)
 
 
@@ -155,7 +156,7 @@ def test_multisplit_without_separator_in_a_name_is_a_clear_error() -> None:
     points, truth = blobs(n_blobs=1, per_blob=12)
     names = [f"S1C{i}" for i in range(truth.size)]
     names[3] = "contig3"
-    with pytest.raises(ValueError, match="'contig3' has no sample prefix"):
+    with pytest.raises(InputDataError, match="'contig3' has no sample prefix"):
         cluster_latent(
             points, np.full(truth.size, 10_000), names, ClusterConfig(split_separator="C")
         )
@@ -203,13 +204,13 @@ def test_one_genome_only_is_one_bin() -> None:
 )
 def test_bad_settings_are_clear_errors(config: ClusterConfig, message: str) -> None:
     points, truth = blobs()
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ParameterError, match=message):
         cluster_latent(points, np.full(truth.size, 1), [str(i) for i in range(truth.size)], config)
 
 
 def test_non_finite_latent_is_a_clear_error() -> None:
     points = np.full((5, 4), np.nan, dtype=np.float32)
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(InputDataError, match="NaN"):
         cluster_latent(points, np.full(5, 1), list("abcde"))
 
 
@@ -261,7 +262,7 @@ def test_recluster_keeps_parts_together_that_lie_about_as_far_apart_as_their_own
     # Far apart segments (7x) are split with the default too.
     far = _split_clusters(segments(2.0), merged, lengths, ClusterConfig())
     assert same_partition(far, truth)
-    with pytest.raises(ValueError, match="split_min_separation"):
+    with pytest.raises(ParameterError, match="split_min_separation"):
         cluster_latent(
             close, lengths, [str(i) for i in range(120)], ClusterConfig(split_min_separation=-1)
         )
@@ -321,7 +322,7 @@ def test_the_hdbscan_subset_is_the_longest_contigs_and_stray_ones_stay_noise() -
     assert result.labels[-1] == -1
     assert result.n_noise == 1
     assert same_partition(result.labels[:-1], truth)
-    with pytest.raises(ValueError, match="max_hdbscan_contigs"):
+    with pytest.raises(ParameterError, match="max_hdbscan_contigs"):
         cluster_latent(points, lengths, names, ClusterConfig(max_hdbscan_contigs=1))
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from vaebin.encode import EncodeConfig, build_model_input, length_weights
+from vaebin.errors import InputDataError
 
 
 def _composition(n_contigs: int, n_columns: int = 136, seed: int = 0) -> np.ndarray:
@@ -97,22 +98,25 @@ def test_saved_stats_encode_new_data_like_training_data() -> None:
     training = build_model_input(composition, depths, np.full(10, 3000), names)
     again = build_model_input(composition, depths, np.full(10, 3000), names, stats=training.stats)
     np.testing.assert_array_equal(training.feature_matrix(), again.feature_matrix())
-    with pytest.raises(ValueError, match="trained on 2 samples"):
+    with pytest.raises(InputDataError, match="trained on 2 samples"):
         build_model_input(
             composition, depths[:, :1], np.full(10, 3000), names, stats=training.stats
         )
 
 
 @pytest.mark.parametrize(
-    ("lengths", "depths", "message"),
+    ("lengths", "depths", "error", "message"),
     [
-        (np.array([100, 200]), np.ones((2, 1)), "no contig is at least 2000 bp"),
-        (np.array([3000, 3000]), np.ones((3, 1)), "one row per contig"),
-        (np.array([3000, 3000]), -np.ones((2, 1)), "non-negative"),
+        # The data's fault: a user error.
+        (np.array([100, 200]), np.ones((2, 1)), InputDataError, "no contig is at least 2000 bp"),
+        # The caller's: arrays that break the function's contract are a bug, a ValueError.
+        (np.array([3000, 3000]), np.ones((3, 1)), ValueError, "one row per contig"),
+        (np.array([3000, 3000]), -np.ones((2, 1)), ValueError, "non-negative"),
     ],
 )
-def test_bad_input_is_a_clear_value_error(
-    lengths: np.ndarray, depths: np.ndarray, message: str
+def test_bad_input_is_a_clear_error(
+    lengths: np.ndarray, depths: np.ndarray, error: type[Exception], message: str
 ) -> None:
-    with pytest.raises(ValueError, match=message):
+    assert not issubclass(InputDataError, ValueError)
+    with pytest.raises(error, match=message):
         build_model_input(_composition(2), depths, lengths, ["a", "b"])

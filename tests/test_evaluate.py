@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
+from vaebin.errors import InputDataError
 from vaebin.evaluate import adjusted_rand_index, evaluate_bins
 
 TRUTH = {"a1": "A", "a2": "A", "a3": "A", "b1": "B", "b2": "B"}
@@ -91,5 +92,5 @@ def test_json_and_table() -> None:
 
 
 def test_missing_length_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="'b2' of the truth has no length"):
+    with pytest.raises(InputDataError, match="'b2' of the truth has no length"):
         evaluate_bins(TRUTH, {k: v for k, v in LENGTHS.items() if k != "b2"}, {})

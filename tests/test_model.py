@@ -12,6 +12,7 @@ import torch
 
 from vaebin.cluster import ClusterConfig, cluster_latent
 from vaebin.encode import ModelInput, build_model_input
+from vaebin.errors import FormatError, ParameterError
 from vaebin.model import VAE, ModelConfig, VAEOutput, block_loss_weights, kl_divergence, vae_loss
 from vaebin.train import TrainConfig, encode_latent, load_model, save_model, train_vae
 
@@ -112,7 +113,7 @@ def test_default_epochs_follow_the_number_of_samples_and_doublings_the_epochs() 
     assert (fixed.epochs, fixed.batch_doubling_epochs) == (10, (2,))
     assert TrainConfig().to_dict()["epochs"] is None
     assert TrainConfig().resolved(2).to_dict()["batch_doubling_epochs"] == [8, 25, 50, 75]
-    with pytest.raises(ValueError, match="unknown model preset"):
+    with pytest.raises(ParameterError, match="unknown model preset"):
         ModelConfig.for_preset("huge", 3)
 
 
@@ -221,12 +222,12 @@ def test_one_sample_and_all_zero_depths_train() -> None:
 def test_cuda_requested_without_a_gpu_is_a_clear_error() -> None:
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    with pytest.raises(ValueError, match="no usable CUDA GPU"):
+    with pytest.raises(ParameterError, match="no usable CUDA GPU"):
         train_vae(synthetic_input(), replace(FAST, device="cuda"), progress=False)
 
 
 def test_load_rejects_other_files(tmp_path: Path) -> None:
     path = tmp_path / "not_a_model.pt"
     path.write_text("hello")
-    with pytest.raises(ValueError, match="not a"):
+    with pytest.raises(FormatError, match="not a"):
         load_model(path)

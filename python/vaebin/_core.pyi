@@ -129,4 +129,7 @@ def write_read_bins(
     outputs: list[str | os.PathLike[str]],
     fastq: bool,
 ) -> list[int]: ...
+
+# Private, for the tests only: panics with `message`, which reaches Python as PyO3's
+# PanicException (a BaseException, not an Exception).
 def _panic_for_tests(message: str) -> None: ...

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -11,58 +10,28 @@ from typing import Any
 
 import click
 
-from vaebin import __version__, core_version, features
+from vaebin import __version__, _cli_errors, core_version, features
 from vaebin.errors import VaebinError
 
 log = logging.getLogger("vaebin")
 
-EXIT_INPUT_ERROR = 1
-EXIT_INTERRUPTED = 130
 # Epochs of `bin-reads`: a read set has many more rows than an assembly has contigs, so each
 # epoch takes many more steps.
 READ_EPOCHS = 20
 
 
 class VaebinGroup(click.Group):
-    """Turns every expected failure into one line on stderr and a non-zero exit code."""
+    """Turns every failure into one line on stderr: bad input, or a bug (see `_cli_errors`)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
-        except VaebinError as error:
-            _fail(str(error))
-        except (OSError, ValueError) as error:
-            _fail(_describe(error))
-        except KeyboardInterrupt:
-            click.echo("vaebin-rs: interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
         except BaseException as error:
-            # A bug, not a user error: still one line, with the traceback on request. A Rust
-            # panic arrives as PyO3's PanicException, which derives from BaseException.
-            if isinstance(error, SystemExit | GeneratorExit) or not (
-                isinstance(error, Exception) or type(error).__name__ == "PanicException"
-            ):
+            if not _cli_errors.handles(error):
                 raise
-            if os.environ.get("VAEBIN_DEBUG"):
-                raise
-            _fail(
-                f"internal error (a bug in vaebin-rs, not in your input): "
-                f"{type(error).__name__}: {error} "
-                "(set VAEBIN_DEBUG=1 for the traceback and please report it)"
-            )
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, OSError) and error.filename is not None:
-        return f"{error.filename}: {error.strerror or error}"
-    return str(error)
-
-
-def _fail(message: str) -> None:
-    click.echo(f"vaebin-rs: error: {message}", err=True)
-    sys.exit(EXIT_INPUT_ERROR)
+            _cli_errors.report(error, debug=bool(ctx.params.get("debug")))
 
 
 def _setup_logging(quiet: bool) -> None:
@@ -88,12 +57,19 @@ quiet_option = click.option("--quiet", "-q", is_flag=True, help="Only print warn
 
 @click.group(cls=VaebinGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(version=__version__, message=VERSION_TEXT)
-def main() -> None:
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="On a failure, print the full traceback (also VAEBIN_DEBUG=1).",
+)
+def main(debug: bool) -> None:
     """vaebin-rs: metagenomic binning with a variational autoencoder.
 
     Composition and coverage features are computed by a parallel Rust core; a PyTorch VAE embeds
     them and HDBSCAN clusters the embedding into genome bins.
     """
+    if debug:
+        _cli_errors.enable_debug()
 
 
 def _bams_from(bams: tuple[Path, ...], bamdir: Path | None) -> tuple[Path, ...]:

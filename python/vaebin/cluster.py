@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vaebin.errors import InputDataError, ParameterError
+
 METRICS = ("cosine", "euclidean")
 SELECTION_METHODS = ("eom", "leaf")
 # Noise reassignment works on blocks of this many noise points at a time to bound memory.
@@ -141,30 +143,32 @@ class ClusterResult:
 
 def _validate(config: ClusterConfig) -> None:
     if config.metric not in METRICS:
-        raise ValueError(f"unknown metric {config.metric!r}; choose one of {', '.join(METRICS)}")
+        raise ParameterError(
+            f"unknown metric {config.metric!r}; choose one of {', '.join(METRICS)}"
+        )
     if config.cluster_selection_method not in SELECTION_METHODS:
-        raise ValueError(
+        raise ParameterError(
             f"unknown cluster selection method {config.cluster_selection_method!r}; "
             f"choose one of {', '.join(SELECTION_METHODS)}"
         )
     if config.split_min_separation < 0:
-        raise ValueError("split_min_separation must not be negative")
+        raise ParameterError("split_min_separation must not be negative")
     if config.split_min_depth_crossing < 0:
-        raise ValueError("split_min_depth_crossing must not be negative")
+        raise ParameterError("split_min_depth_crossing must not be negative")
     if not 0 <= config.split_min_confidence <= 1:
-        raise ValueError("split_min_confidence must be in [0, 1]")
+        raise ParameterError("split_min_confidence must be in [0, 1]")
     if config.min_cluster_size < 2:
-        raise ValueError("min_cluster_size must be at least 2")
+        raise ParameterError("min_cluster_size must be at least 2")
     if config.min_samples is not None and config.min_samples < 1:
-        raise ValueError("min_samples must be at least 1")
+        raise ParameterError("min_samples must be at least 1")
     if not 0 < config.reassign_quantile <= 1:
-        raise ValueError("reassign_quantile must be in (0, 1]")
+        raise ParameterError("reassign_quantile must be in (0, 1]")
     if config.split_separator == "":
-        raise ValueError("the split separator must not be empty")
+        raise ParameterError("the split separator must not be empty")
     if config.max_hdbscan_contigs is not None and config.max_hdbscan_contigs < 2:
-        raise ValueError("max_hdbscan_contigs must be at least 2 (or None for no limit)")
+        raise ParameterError("max_hdbscan_contigs must be at least 2 (or None for no limit)")
     if not config.leftover_neighbours / 2 < config.leftover_agreement <= config.leftover_neighbours:
-        raise ValueError(
+        raise ParameterError(
             "leftover_agreement must be a majority of leftover_neighbours (more than half, "
             "at most all)"
         )
@@ -510,7 +514,7 @@ def _sample_of(names: np.ndarray, separator: str) -> np.ndarray:
     missing = (parts[:, 1] == "") | (parts[:, 0] == "")
     if np.any(missing):
         example = str(text[np.flatnonzero(missing)[0]])
-        raise ValueError(
+        raise InputDataError(
             f"contig name {example!r} has no sample prefix before the separator {separator!r} "
             "needed for splitting bins per sample"
         )
@@ -540,9 +544,9 @@ def cluster_latent(
             f"(got {latent.shape}, {lengths.shape}, {contig_names.shape})"
         )
     if n_contigs == 0:
-        raise ValueError("there are no contigs to cluster")
+        raise InputDataError("there are no contigs to cluster")
     if not np.all(np.isfinite(latent)):
-        raise ValueError("latent means contain NaN or infinite values; training diverged")
+        raise InputDataError("latent means contain NaN or infinite values; training diverged")
     samples = (
         _sample_of(contig_names, config.split_separator)
         if config.split_separator is not None

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vaebin.errors import InputDataError
+
 # Scale every sample to this total depth before turning depths into relative abundances.
 _SAMPLE_DEPTH_TOTAL = 1_000_000.0
 # Floor on the total abundance before the logarithm, so all-zero contigs stay finite.
@@ -213,18 +215,18 @@ def build_model_input(
     kept = contig_lengths >= config.min_contig_len
     n_kept = int(kept.sum())
     if n_kept == 0:
-        raise ValueError(
+        raise InputDataError(
             f"no contig is at least {config.min_contig_len} bp long "
             f"({n_contigs} contigs given); lower the minimum contig length"
         )
     if stats is not None:
         if stats.n_samples != depth_matrix.shape[1]:
-            raise ValueError(
+            raise InputDataError(
                 f"the model was trained on {stats.n_samples} samples, "
                 f"but the depths have {depth_matrix.shape[1]}"
             )
         if stats.composition_mean.shape[0] != composition_matrix.shape[1]:
-            raise ValueError(
+            raise InputDataError(
                 f"the model was trained on {stats.composition_mean.shape[0]} composition "
                 f"columns, but the composition has {composition_matrix.shape[1]}"
             )

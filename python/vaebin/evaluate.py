@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from vaebin.errors import InputDataError
+
 COMPLETENESS_THRESHOLDS = (0.5, 0.7, 0.9, 0.95, 0.99)
 PURITY_THRESHOLDS = (0.9, 0.95, 0.99)
 
@@ -121,7 +123,7 @@ def evaluate_bins(
     truth_contigs = np.array(list(truth.keys()), dtype=object)
     truth_genomes = np.array(list(truth.values()), dtype=object).astype(str)
     if truth_contigs.size == 0:
-        raise ValueError("the truth assigns no contig to a genome")
+        raise InputDataError("the truth assigns no contig to a genome")
     length_names = np.array(list(lengths.keys()), dtype=object).astype(str)
     length_values = np.array(list(lengths.values()), dtype=np.int64)
     truth_lengths = _lookup(truth_contigs.astype(str), length_names, length_values, "truth")
@@ -167,14 +169,14 @@ def evaluate_bins(
 def _lookup(keys: np.ndarray, names: np.ndarray, values: np.ndarray, what: str) -> np.ndarray:
     """values[names == key] for every key, by binary search; every key must be present."""
     if names.size == 0:
-        raise ValueError(f"contig {str(keys[0])!r} of the {what} has no length")
+        raise InputDataError(f"contig {str(keys[0])!r} of the {what} has no length")
     order = np.argsort(names)
     sorted_names = names[order]
     position = np.minimum(np.searchsorted(sorted_names, keys), names.size - 1)
     found = sorted_names[position] == keys
     if not np.all(found):
         missing = str(keys[np.flatnonzero(~found)[0]])
-        raise ValueError(f"contig {missing!r} of the {what} has no length")
+        raise InputDataError(f"contig {missing!r} of the {what} has no length")
     return values[order][position]
 
 

@@ -11,6 +11,8 @@ from typing import IO
 
 import numpy as np
 
+from vaebin.errors import FormatError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
@@ -61,3 +63,25 @@ def write_contig_table(
         handle.write("\n".join(rows.tolist()))
         if len(rows):
             handle.write("\n")
+
+
+def load_npy(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a .npy array; a damaged or foreign file is a FormatError naming it, not a crash."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, EOFError) as error:
+        raise FormatError(f"{path}: not a readable .npy array ({error})") from None
+
+
+def read_contig_table(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Names and lengths from a table written by `write_contig_table`."""
+    try:
+        table = np.loadtxt(
+            path, dtype=str, delimiter="\t", skiprows=1, ndmin=2, comments=None, encoding="utf-8"
+        )
+        if table.size and table.shape[1] != 2:
+            raise ValueError(f"{table.shape[1]} columns instead of 2")
+        table = table.reshape(-1, 2)
+        return table[:, 0], table[:, 1].astype(np.int64)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise FormatError(f"{path}: not a name<TAB>length table ({error})") from None

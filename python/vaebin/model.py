@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from vaebin.errors import ParameterError
 from vaebin.train_config import PRESETS
 
 
@@ -72,7 +73,7 @@ class ModelConfig:
             # One sample carries little abundance signal: composition gets half the loss and a
             # smaller network suffices (VAMB's choices); dropout stays, as it measured better.
             return cls(hidden_sizes=(256, 256), composition_share=0.5)
-        raise ValueError(f"unknown model preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        raise ParameterError(f"unknown model preset {preset!r}; choose one of {', '.join(PRESETS)}")
 
     def to_dict(self) -> dict[str, object]:
         """Plain-python form, for checkpoints."""
@@ -110,7 +111,7 @@ def _activation(name: str) -> nn.Module:
         return nn.ReLU()
     if name == "leaky_relu":
         return nn.LeakyReLU()
-    raise ValueError(f"unknown activation {name!r}; choose relu or leaky_relu")
+    raise ParameterError(f"unknown activation {name!r}; choose relu or leaky_relu")
 
 
 def _mlp(sizes: list[int], config: ModelConfig) -> nn.Sequential:
@@ -131,15 +132,15 @@ class VAE(nn.Module):
     def __init__(self, n_samples: int, n_composition: int, config: ModelConfig) -> None:
         super().__init__()
         if n_samples < 1 or n_composition < 1:
-            raise ValueError("the VAE needs at least one sample and one composition column")
+            raise ParameterError("the VAE needs at least one sample and one composition column")
         if config.output not in ("blocks", "sigmoid"):
-            raise ValueError(f"unknown output {config.output!r}; choose blocks or sigmoid")
+            raise ParameterError(f"unknown output {config.output!r}; choose blocks or sigmoid")
         if config.variance not in ("none", "learned", "softplus"):
-            raise ValueError(f"unknown variance {config.variance!r}")
+            raise ParameterError(f"unknown variance {config.variance!r}")
         if not 0 < config.composition_share < 1:
-            raise ValueError("composition_share must be between 0 and 1")
+            raise ParameterError("composition_share must be between 0 and 1")
         if config.latent_size < 1 or any(size < 1 for size in config.hidden_sizes):
-            raise ValueError("layer sizes must be at least 1")
+            raise ParameterError("layer sizes must be at least 1")
         self.config = config
         self.n_samples = n_samples
         self.n_composition = n_composition

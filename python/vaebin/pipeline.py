@@ -22,7 +22,7 @@ import numpy as np
 from vaebin import __version__, core_version, features, io
 from vaebin.cluster import ClusterConfig, ClusterResult, cluster_latent
 from vaebin.encode import EncodeConfig, ModelInput, build_model_input
-from vaebin.errors import InputDataError, InputFileError
+from vaebin.errors import FormatError, InputDataError, InputFileError, ParameterError
 from vaebin.train import TrainConfig, TrainedModel, encode_latent, load_model, save_model, train_vae
 
 log = logging.getLogger("vaebin")
@@ -110,7 +110,7 @@ def load_contig_features(
     from vaebin import depths as depth_tables
 
     if bool(bams) == (depth_table is not None):
-        raise ValueError("give either BAM files or a depth table")
+        raise ParameterError("give either BAM files or a depth table")
     composition = features.composition(contigs, k=kmer_size, min_length=min_length, threads=threads)
     if composition.records_kept == 0:
         raise InputDataError(f"{contigs}: no contig of at least {min_length} bp")
@@ -149,19 +149,20 @@ def load_features(directory: Path) -> ContigFeatures:
                 f"{directory / name}: no such file "
                 "(run `vaebin-rs featurize` with --bam or --depth)"
             )
-    table = np.loadtxt(
-        directory / "contigs.tsv", dtype=str, delimiter="\t", skiprows=1, ndmin=2, comments=None
-    )
-    composition = np.load(directory / "composition.npy")
-    depth = np.load(directory / "depths.npy")
+    names, lengths = io.read_contig_table(directory / "contigs.tsv")
+    composition = io.load_npy(directory / "composition.npy")
+    depth = io.load_npy(directory / "depths.npy")
     samples = (directory / "samples.txt").read_text().split()
-    if not (composition.shape[0] == depth.shape[0] == table.shape[0]) or depth.shape[1] != len(
-        samples
+    if (
+        composition.ndim != 2
+        or depth.ndim != 2
+        or not (composition.shape[0] == depth.shape[0] == names.shape[0])
+        or depth.shape[1] != len(samples)
     ):
         raise InputDataError(f"{directory}: feature files disagree in their number of contigs")
     return ContigFeatures(
-        names=table[:, 0],
-        lengths=table[:, 1].astype(np.int64),
+        names=names,
+        lengths=lengths,
         composition=composition,
         depths=depth,
         sample_names=samples,
@@ -221,13 +222,13 @@ def load_embedding_table(outdir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarr
     for path in (latent_path, table_path):
         if not path.is_file():
             raise InputFileError(f"{path}: no such file (run `vaebin-rs train` first)")
-    latent = np.load(latent_path)
-    table = np.loadtxt(table_path, dtype=str, delimiter="\t", skiprows=1, ndmin=2, comments=None)
-    if table.shape[0] != latent.shape[0]:
+    latent = io.load_npy(latent_path)
+    names, lengths = io.read_contig_table(table_path)
+    if latent.ndim != 2 or names.shape[0] != latent.shape[0]:
         raise InputDataError(
-            f"{table_path}: {table.shape[0]} rows for {latent.shape[0]} latent rows"
+            f"{table_path}: {names.shape[0]} rows for {latent.shape[0]} latent rows"
         )
-    return latent, table[:, 0], table[:, 1].astype(np.int64)
+    return latent, names, lengths
 
 
 def write_bin_outputs(
@@ -437,12 +438,18 @@ def read_truth_lengths(path: Path) -> dict[str, int]:
     """Contig lengths from the `_LENGTH` column of a CAMI binning file ({} when it has none)."""
     lengths: dict[str, int] = {}
     columns: list[str] | None = None
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
         if line.startswith("@@"):
             columns = [c.strip().upper() for c in line[2:].split("\t")]
             if "_LENGTH" not in columns:
                 return {}
         elif line and not line.startswith("@") and columns is not None:
             values = line.split("\t")
-            lengths[values[columns.index("SEQUENCEID")]] = int(values[columns.index("_LENGTH")])
+            try:
+                length = int(values[columns.index("_LENGTH")])
+                lengths[values[columns.index("SEQUENCEID")]] = length
+            except (ValueError, IndexError):
+                raise FormatError(
+                    f"{path}: line {number}: expected a SEQUENCEID and an integer _LENGTH"
+                ) from None
     return lengths

@@ -15,6 +15,7 @@ import torch
 from tqdm import tqdm
 
 from vaebin.encode import ModelInput, NormalisationStats
+from vaebin.errors import FormatError, InputDataError, ParameterError
 from vaebin.model import VAE, ModelConfig
 from vaebin.train_config import TrainConfig
 
@@ -56,12 +57,12 @@ def resolve_device(requested: str) -> torch.device:
         return torch.device("cpu")
     if requested == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(
+            raise ParameterError(
                 "device cuda was requested but PyTorch sees no usable CUDA GPU; "
                 "use --device cpu or auto"
             )
         return torch.device("cuda")
-    raise ValueError(f"unknown device {requested!r}; choose auto, cpu or cuda")
+    raise ParameterError(f"unknown device {requested!r}; choose auto, cpu or cuda")
 
 
 @contextmanager
@@ -119,7 +120,9 @@ def train_vae(
     config = (config or TrainConfig()).resolved(model_input.n_samples)
     epochs, doubling = int(config.epochs or 0), set(config.batch_doubling_epochs or ())
     if epochs < 1 or config.batch_size < 1 or config.lr <= 0:
-        raise ValueError("epochs and batch size must be at least 1 and the learning rate positive")
+        raise ParameterError(
+            "epochs and batch size must be at least 1 and the learning rate positive"
+        )
     model_config = model_config or ModelConfig.for_preset(config.preset, model_input.n_samples)
     device = resolve_device(config.device)
     n_contigs = model_input.n_contigs
@@ -200,7 +203,7 @@ def encode_latent(model: TrainedModel, model_input: ModelInput) -> np.ndarray:
     """Latent means (contigs x latent size, float32) of `model_input` under a trained model."""
     vae = model.vae
     if model_input.n_samples != vae.n_samples or model_input.n_composition != vae.n_composition:
-        raise ValueError(
+        raise InputDataError(
             f"the model expects {vae.n_samples} samples and {vae.n_composition} composition "
             f"columns, the data has {model_input.n_samples} and {model_input.n_composition}"
         )
@@ -252,11 +255,11 @@ def load_model(path: str | Path, device: str = "cpu") -> TrainedModel:
     try:
         checkpoint = torch.load(Path(path), map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many kinds for a file that is not a checkpoint
-        raise ValueError(f"{path}: not a readable vaebin model ({error})") from error
+        raise FormatError(f"{path}: not a readable vaebin model ({error})") from error
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != _CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a vaebin model file")
+        raise FormatError(f"{path}: not a vaebin model file")
     if checkpoint.get("version") != _CHECKPOINT_VERSION:
-        raise ValueError(f"{path}: unsupported vaebin model version {checkpoint.get('version')}")
+        raise FormatError(f"{path}: unsupported vaebin model version {checkpoint.get('version')}")
     model_config = ModelConfig.from_dict(checkpoint["model_config"])
     train_values = dict(checkpoint["train_config"])
     if train_values.get("batch_doubling_epochs") is not None:

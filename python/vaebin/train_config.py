@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from vaebin.errors import ParameterError
+
 # Model presets: the tuned default and the article's baseline VAE.
 PRESETS = ("default", "article")
 
@@ -45,7 +47,9 @@ class TrainConfig:
         elif preset == "default":
             base = cls()
         else:
-            raise ValueError(f"unknown model preset {preset!r}; choose one of {', '.join(PRESETS)}")
+            raise ParameterError(
+                f"unknown model preset {preset!r}; choose one of {', '.join(PRESETS)}"
+            )
         return replace(base, **overrides)  # type: ignore[arg-type]
 
     def resolved(self, n_samples: int) -> TrainConfig:

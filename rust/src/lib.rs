@@ -456,14 +456,24 @@ mod python {
         panic!("{message}");
     }
 
+    /// VAEBIN_DEBUG set to anything but "" or "0"; the CLI reads it by the same rule.
+    fn debug_requested() -> bool {
+        std::env::var_os("VAEBIN_DEBUG").is_some_and(|value| !value.is_empty() && value != "0")
+    }
+
     #[pymodule]
     fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         let py = m.py();
         // A panic reaches Python as PanicException, whose message the CLI prints as one line;
-        // the default hook would first print its own lines to stderr. VAEBIN_DEBUG keeps them.
-        if std::env::var_os("VAEBIN_DEBUG").is_none() {
-            std::panic::set_hook(Box::new(|_| {}));
-        }
+        // the default hook would first print its own lines to stderr. It still runs when
+        // VAEBIN_DEBUG is on at the time of the panic (`vaebin-rs --debug` sets it after this
+        // module is loaded), so the debug output names the panic's source line.
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if debug_requested() {
+                default_hook(info);
+            }
+        }));
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         m.add("VaebinError", py.get_type::<VaebinError>())?;
         m.add("InputFileError", py.get_type::<InputFileError>())?;
