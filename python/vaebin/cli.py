@@ -201,6 +201,7 @@ def featurize(
     elapsed = time.perf_counter() - started
     if result.records_kept == 0:
         raise VaebinError(f"{contigs}: no record of at least {min_contig_len} bp")
+    io.remove_outputs(outdir, io.FEATURIZE_OUTPUTS)
     io.save_npy(outdir / "composition.npy", result.matrix)
     if vamb_projection:
         io.save_npy(

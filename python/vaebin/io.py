@@ -1,17 +1,51 @@
-"""Output helpers: every file is written under a temporary name and renamed when complete."""
+"""Output helpers: every file is written under a temporary name and renamed when complete.
+
+So a killed run never leaves a file under its final name that is not whole: only hidden
+`.<name>.*.tmp` / `.<name>.partial` temporaries, which a rerun ignores.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 
 from vaebin.errors import FormatError
+
+KILL_ENV = "VAEBIN_TEST_KILL_AT"
+# Every file `featurize` can write: a run removes them all before writing its own.
+FEATURIZE_OUTPUTS = (
+    "composition.npy",
+    "composition_vamb103.npy",
+    "contigs.tsv",
+    "depths.npy",
+    "samples.txt",
+)
+
+
+def kill_point(name: str) -> None:
+    """Test hook: SIGKILL this process here when VAEBIN_TEST_KILL_AT names this point.
+
+    Points: `rename:<file name>` (an output fully written under its temporary name, not yet
+    renamed) and `step:<name>` (a `bin` step about to start). Only tests/test_kill_safety.py
+    sets the variable.
+    """
+    if os.environ.get(KILL_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def remove_outputs(directory: str | os.PathLike[str], names: Iterable[str]) -> None:
+    """Delete earlier outputs of a run about to rewrite them, so that a killed rerun cannot leave
+    files of two runs side by side that look like one complete set."""
+    for name in names:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(Path(directory) / name)
 
 
 @contextlib.contextmanager
@@ -33,6 +67,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)
+        kill_point(f"rename:{target.name}")
         os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

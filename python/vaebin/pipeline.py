@@ -56,6 +56,7 @@ class StepLog:
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
         """Time a step and record the process's peak resident memory after it."""
+        io.kill_point(f"step:{name}")
         started = time.perf_counter()
         yield
         peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -134,6 +135,7 @@ def load_contig_features(
 
 def save_features(directory: Path, contig_features: ContigFeatures) -> None:
     """Write the features as .npy files and small tables (what `vaebin-rs train` reads)."""
+    io.remove_outputs(directory, io.FEATURIZE_OUTPUTS)
     io.save_npy(directory / "composition.npy", contig_features.composition)
     io.save_npy(directory / "depths.npy", contig_features.depths)
     io.write_contig_table(directory / "contigs.tsv", contig_features.names, contig_features.lengths)
@@ -316,6 +318,9 @@ def run_bin(
     """Bin an assembly end to end; returns the summary also written to summary.json."""
     outdir = request.outdir
     outdir.mkdir(parents=True, exist_ok=True)
+    # summary.json, written last, marks a complete run: an earlier run's must not stand beside
+    # the outputs of this one should it be killed.
+    io.remove_outputs(outdir, ["summary.json"])
     steps = StepLog()
     started = time.perf_counter()
     with steps.step("features"):
