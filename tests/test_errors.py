@@ -271,3 +271,33 @@ def test_the_issue_tracker_comes_from_the_project_urls(monkeypatch: pytest.Monke
     )
     del fake["Project-URL"]
     assert _cli_errors.issue_tracker() is None
+
+
+def test_running_out_of_memory_is_the_environment_not_a_bug(
+    contigs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class OutOfMemoryError(RuntimeError):  # the name torch.cuda.OutOfMemoryError goes by
+        pass
+
+    for error, detail in (
+        (MemoryError(), ""),
+        (
+            OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore"),
+            " (CUDA out of memory. Tried to allocate 2.00 GiB)",
+        ),
+    ):
+
+        def exhausted(*args: object, error: BaseException = error, **kwargs: object) -> None:
+            raise error
+
+        monkeypatch.setattr(_core, "composition_arrays", exhausted)
+        code, lines = _invoke(
+            ["featurize", "--contigs", contigs, "--outdir", tmp_path / "out"], monkeypatch
+        )
+        assert (code, lines) == (
+            1,
+            [
+                f"{PREFIX}out of memory{detail}; "
+                "try fewer --threads, a smaller --batch-size or --device cpu"
+            ],
+        )

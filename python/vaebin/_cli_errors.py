@@ -1,7 +1,8 @@
 """How `vaebin-rs` reports a failure, telling a problem with the input from a bug in vaebin-rs.
 
 - Bad input, a bad option value or a failing environment (a `VaebinError`, an `OSError` such as
-  a full disk, an input that is not text): one line `vaebin-rs: error: <file>: <problem>`, exit 1.
+  a full disk, an input that is not text, running out of memory on the host or the GPU): one
+  line `vaebin-rs: error: <file>: <problem>`, exit 1.
   (Click reports a wrong command line itself, with exit 2.)
 - Anything else is a bug: a plain Python exception, or a Rust panic, which PyO3 raises as
   `pyo3_runtime.PanicException` (a `BaseException`, not an `Exception`). One line naming the
@@ -45,9 +46,14 @@ def is_panic(error: BaseException) -> bool:
     return kind.__name__ == "PanicException" and kind.__module__ == "pyo3_runtime"
 
 
+def is_out_of_memory(error: BaseException) -> bool:
+    """Python's MemoryError or PyTorch's (CUDA) OutOfMemoryError."""
+    return isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError"
+
+
 def is_user_error(error: BaseException) -> bool:
     """A problem with the input, the options or the environment rather than with vaebin-rs."""
-    return isinstance(error, VaebinError | OSError | UnicodeDecodeError)
+    return isinstance(error, VaebinError | OSError | UnicodeDecodeError) or is_out_of_memory(error)
 
 
 def issue_tracker() -> str | None:
@@ -71,6 +77,10 @@ def describe_user_error(error: BaseException) -> str:
         return f"{error.filename}: {error.strerror or error}"
     if isinstance(error, UnicodeDecodeError):
         return f"an input is not text: {error}"
+    if is_out_of_memory(error):
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        detail = f" ({first_line})" if first_line else ""
+        return f"out of memory{detail}; try fewer --threads, a smaller --batch-size or --device cpu"
     return str(error)
 
 

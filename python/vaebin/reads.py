@@ -478,6 +478,8 @@ def run_bin_reads(
 
     outdir = request.outdir
     outdir.mkdir(parents=True, exist_ok=True)
+    # summary.json, written last, marks a complete run (as in `pipeline.run_bin`).
+    io.remove_outputs(outdir, ["summary.json"])
     steps = StepLog()
     started = time.perf_counter()
     with steps.step("features"):
