@@ -47,8 +47,8 @@ from functools import cache
 from pathlib import Path
 
 from vaebin.evaluate import EvaluationResult, GenomeScore, evaluate_bins
-from vaebin.pipeline import read_clusters, read_truth_lengths
-from vaebin.simulate import read_cami_binning
+from vaebin.io.cami import read_cami_binning, read_truth_lengths
+from vaebin.io.clusters import read_clusters
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 REPOSITORY_DIR = BENCHMARKS_DIR.parent

@@ -237,9 +237,10 @@ def generate(reads: int, contigs_path: Path, bam_path: Path) -> None:
 def worker(threads: int, contigs: str, bam: str, out: str) -> None:
     """The library path of `vaebin-rs coverage`: features.coverage and write_depth_table."""
     from vaebin import depths, features
+    from vaebin.io.depth_table import write_depth_table
 
     result = features.coverage(contigs, [bam], threads=threads)
-    depths.write_depth_table(out, depths.table_from_coverage(result))
+    write_depth_table(out, depths.table_from_coverage(result))
 
 
 def measure(argv: list[str], niceness: int) -> ChildRun:

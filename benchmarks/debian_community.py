@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from vaebin.simulate import write_cami_binning
+from vaebin.io.cami import write_cami_binning
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 DEFAULT_OUTDIR = BENCHMARKS_DIR / "data" / "community-debian"

@@ -60,8 +60,8 @@ from debian_community import (
 )
 
 from vaebin.evaluate import EvaluationResult, evaluate_bins
-from vaebin.pipeline import read_clusters, read_truth_lengths
-from vaebin.simulate import read_cami_binning, write_cami_binning
+from vaebin.io.cami import read_cami_binning, read_truth_lengths, write_cami_binning
+from vaebin.io.clusters import read_clusters
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 DATA_DIR = BENCHMARKS_DIR / "data"

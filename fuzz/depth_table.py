@@ -2,8 +2,8 @@
 
     .venv/bin/python fuzz/depth_table.py [libFuzzer options] CORPUS [SEEDS]
 
-`vaebin.depths.read_depth_table` reads the file as UTF-8 with universal newlines and hands the
-text to `parse_depth_table`; the target does the same with the fuzz input, in memory. The
+`vaebin.io.depth_table.read_depth_table` reads the file as UTF-8 with universal newlines and
+hands the text to `parse_depth_table`; the target does the same with the fuzz input, in memory. The
 property: any input either gives a table whose arrays agree with each other, or raises one of the
 `VaebinError` family (what the CLI reports as one line); any other exception is a crash.
 Python, not Rust, because the parser is Python: moving it into the extension would fuzz a
@@ -19,8 +19,8 @@ import atheris
 import numpy as np
 
 with atheris.instrument_imports():
-    from vaebin import depths
     from vaebin.errors import VaebinError
+    from vaebin.io import depth_table
 
 
 def test_one_input(data: bytes) -> None:
@@ -30,7 +30,7 @@ def test_one_input(data: bytes) -> None:
     except UnicodeDecodeError:
         return  # read_depth_table reports this as a FormatError before parsing
     try:
-        table = depths.parse_depth_table(text, "fuzz.tsv")
+        table = depth_table.parse_depth_table(text, "fuzz.tsv")
     except VaebinError:
         return
     rows, samples = table.n_contigs, len(table.sample_names)

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vaebin.io.cami import read_cami_binning
 from vaebin.pipeline import load_features, save_features
-from vaebin.simulate import SimulationConfig, read_cami_binning, simulate_community
+from vaebin.simulate import SimulationConfig, simulate_community
 
 CLI = os.path.join(os.path.dirname(sys.executable), "vaebin-rs")
 # Small and quick: a few epochs are enough to check behaviour, not quality.

@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 from vaebin import depths, features
 from vaebin.cli import main
 from vaebin.errors import FormatError, InputDataError, InputFileError, ParameterError
+from vaebin.io import depth_table
 
 CLI = [os.path.join(os.path.dirname(sys.executable), "vaebin-rs")]
 needs_metabat = pytest.mark.skipif(METABAT is None, reason="jgi_summarize_bam_contig_depths absent")
@@ -257,7 +258,7 @@ def test_random_bams_match_model_and_metabat(tmp_path: Path, seed: int, samples:
     check_against_reference(fasta, bams)
     if METABAT is not None:
         table = depths.table_from_coverage(features.coverage(fasta, bams, threads=1))
-        depths.write_depth_table(folder / "ours.tsv", table)
+        depth_table.write_depth_table(folder / "ours.tsv", table)
         assert (folder / "ours.tsv").read_text() == run_metabat(bams)
 
 
@@ -305,11 +306,11 @@ def test_metabat_tables_read_write_round_trip(
     for options in ([], ["--noIntraDepthVariance"]):
         source = tmp_path / "metabat.tsv"
         source.write_text(run_metabat([bam, bam], *options))
-        table = depths.read_depth_table(source)
+        table = depth_table.read_depth_table(source)
         assert table.sample_names == ["sample1.bam", "sample1.bam"]
         assert (table.variances is None) == bool(options)
         copy = tmp_path / "copy.tsv"
-        depths.write_depth_table(copy, table)
+        depth_table.write_depth_table(copy, table)
         assert copy.read_text() == source.read_text()
 
 
@@ -331,7 +332,7 @@ def test_merge_equals_metabat_on_all_samples(tmp_path: Path) -> None:
 
 
 def test_write_goes_through_links_and_devices(tmp_path: Path) -> None:
-    table = depths.DepthTable(
+    table = depth_table.DepthTable(
         names=np.array(["a"]),
         lengths=np.array([10]),
         total_average_depth=np.array([1.5]),
@@ -343,7 +344,7 @@ def test_write_goes_through_links_and_devices(tmp_path: Path) -> None:
     real.write_text("old\n")
     link = tmp_path / "link.tsv"
     link.symlink_to(real)
-    depths.write_depth_table(link, table)  # as for --out /dev/stdout: the link must survive
+    depth_table.write_depth_table(link, table)  # as for --out /dev/stdout: the link must survive
     assert link.is_symlink()
     assert (
         real.read_text()
@@ -353,7 +354,7 @@ def test_write_goes_through_links_and_devices(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     with ThreadPoolExecutor(1) as pool:
         reading = pool.submit(fifo.read_text)
-        depths.write_depth_table(fifo, table)
+        depth_table.write_depth_table(fifo, table)
         assert reading.result(timeout=10) == real.read_text()
     assert fifo.is_fifo()
 
@@ -362,7 +363,7 @@ def test_lengths_match_six_significant_digits() -> None:
     table_lengths = np.array([1000, 1234570, 1234570, 1234560, 999999, 10_000_000])
     true_lengths = np.array([1000, 1234567, 1234575, 1234565, 999998, 9_999_996])
     expected = [True, True, False, True, False, True]
-    assert depths.lengths_match(table_lengths, true_lengths).tolist() == expected
+    assert depth_table.lengths_match(table_lengths, true_lengths).tolist() == expected
 
 
 def test_read_rejects_malformed_tables(tmp_path: Path) -> None:
@@ -377,12 +378,12 @@ def test_read_rejects_malformed_tables(tmp_path: Path) -> None:
     for text, message in cases.items():
         path.write_text(text)
         with pytest.raises(FormatError, match=message):
-            depths.read_depth_table(path)
+            depth_table.read_depth_table(path)
     path.write_text("contigName\tcontigLen\ttotalAvgDepth\ts.bam\n")
     with pytest.raises(InputDataError, match="no contig row"):
-        depths.read_depth_table(path)
+        depth_table.read_depth_table(path)
     with pytest.raises(InputFileError, match="no such file"):
-        depths.read_depth_table(tmp_path / "absent.tsv")
+        depth_table.read_depth_table(tmp_path / "absent.tsv")
 
 
 def test_merge_rejects_other_contigs(tmp_path: Path) -> None:

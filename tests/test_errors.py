@@ -207,7 +207,7 @@ def _truth_length_not_a_number(tmp_path: Path) -> tuple[list[str | Path], str]:
     bins = tmp_path / "clusters.tsv"
     bins.write_text("clustername\tcontigname\nb1\tc1\n")
     args = ["evaluate", "--truth", truth, "--bins", bins]
-    return args, f"{truth}: line 4: expected a SEQUENCEID and an integer _LENGTH"
+    return args, f"{truth}: line 4: _LENGTH 'lots' is not a whole number"
 
 
 def _non_finite_latent(tmp_path: Path) -> tuple[list[str | Path], str]:

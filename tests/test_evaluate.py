@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from vaebin.errors import InputDataError
-from vaebin.evaluate import adjusted_rand_index, evaluate_bins
+from vaebin.errors import FormatError, InputDataError, InputFileError
+from vaebin.evaluate import adjusted_rand_index, evaluate_bins, evaluate_files
+from vaebin.io.cami import read_cami, write_cami_binning
+from vaebin.io.clusters import write_clusters
 
 TRUTH = {"a1": "A", "a2": "A", "a3": "A", "b1": "B", "b2": "B"}
 LENGTHS = {"a1": 100, "a2": 300, "a3": 600, "b1": 400, "b2": 600}
@@ -94,3 +97,53 @@ def test_json_and_table() -> None:
 def test_missing_length_is_a_clear_error() -> None:
     with pytest.raises(InputDataError, match="'b2' of the truth has no length"):
         evaluate_bins(TRUTH, {k: v for k, v in LENGTHS.items() if k != "b2"}, {})
+
+
+# --- evaluate_files: the `evaluate` command's library function ---------------------------------
+
+
+def _write_truth(path: Path, with_lengths: bool = True) -> Path:
+    names = list(TRUTH)
+    return write_cami_binning(
+        path,
+        names,
+        [TRUTH[name] for name in names],
+        [LENGTHS[name] for name in names] if with_lengths else None,
+        sample_id="hand",
+    )
+
+
+def test_files_in_both_bin_formats_give_the_hand_computed_scores(tmp_path: Path) -> None:
+    bins = {"a2": "X", "a3": "X", "b1": "X", "b2": "Y", "a1": "Y"}
+    truth = _write_truth(tmp_path / "truth.binning")
+    clusters = tmp_path / "clusters.tsv"
+    write_clusters(clusters, list(bins.values()), list(bins))
+    cami = write_cami_binning(tmp_path / "bins.binning", list(bins), list(bins.values()))
+    expected = evaluate_bins(TRUTH, LENGTHS, bins)
+    for bins_file in (clusters, cami):
+        result = evaluate_files(truth, bins_file)
+        assert result.to_json() == expected.to_json()
+        assert result.genomes[0].completeness == pytest.approx(0.9)
+
+
+def test_files_take_lengths_from_the_sequences_without_a_length_column(tmp_path: Path) -> None:
+    truth = _write_truth(tmp_path / "truth.binning", with_lengths=False)
+    assert read_cami(truth).lengths is None
+    clusters = tmp_path / "clusters.tsv"
+    write_clusters(clusters, ["X", "X"], ["a1", "a2"])
+    with pytest.raises(InputDataError, match=r"truth.binning: no _LENGTH column; pass the"):
+        evaluate_files(truth, clusters)
+    fasta = tmp_path / "contigs.fna"
+    fasta.write_text("".join(f">{name}\n{'A' * size}\n" for name, size in LENGTHS.items()))
+    result = evaluate_files(truth, clusters, fasta)
+    assert result.to_json() == evaluate_bins(TRUTH, LENGTHS, {"a1": "X", "a2": "X"}).to_json()
+
+
+def test_cami_reader_names_a_bad_length_and_a_missing_bins_file(tmp_path: Path) -> None:
+    truth = tmp_path / "truth.binning"
+    truth.write_text("@Version:0.9.1\n\n@@SEQUENCEID\tBINID\t_LENGTH\nc1\tg1\t100\nc2\tg1\tlong\n")
+    with pytest.raises(FormatError, match=r"truth.binning: line 5: _LENGTH 'long' is not a whole"):
+        read_cami(truth)
+    good = _write_truth(tmp_path / "good.binning")
+    with pytest.raises(InputFileError, match=r"absent.tsv"):
+        evaluate_files(good, tmp_path / "absent.tsv")

@@ -17,8 +17,8 @@ import pytest
 
 from vaebin import _core
 from vaebin.evaluate import evaluate_bins
-from vaebin.pipeline import read_clusters, read_truth_lengths
-from vaebin.simulate import read_cami_binning
+from vaebin.io.cami import read_cami_binning, read_truth_lengths
+from vaebin.io.clusters import read_clusters
 from vaebin.simulate_reads import LongReadConfig, simulate_long_reads
 
 CLI = [os.path.join(os.path.dirname(sys.executable), "vaebin-rs")]

@@ -13,13 +13,8 @@ import pysam
 import pytest
 
 from vaebin.errors import FormatError, ParameterError
-from vaebin.simulate import (
-    SimulationConfig,
-    SimulationResult,
-    read_cami_binning,
-    simulate_community,
-    write_cami_binning,
-)
+from vaebin.io.cami import read_cami_binning, write_cami_binning
+from vaebin.simulate import SimulationConfig, SimulationResult, simulate_community
 
 COMPLEMENT = str.maketrans("ACGT", "TGCA")
 

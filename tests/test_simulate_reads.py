@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from vaebin.errors import FormatError, ParameterError
-from vaebin.simulate import read_cami_binning
+from vaebin.io.cami import read_cami_binning
 from vaebin.simulate_reads import (
     LongReadConfig,
     LongReadResult,

@@ -16,8 +16,9 @@ from vaebin.cluster import ClusterConfig, cluster_latent
 from vaebin.encode import EncodeConfig, build_model_input
 from vaebin.evaluate import evaluate_bins
 from vaebin.features import composition
+from vaebin.io.cami import read_cami_binning
 from vaebin.model import ModelConfig
-from vaebin.simulate import SimulationConfig, read_cami_binning, simulate_community
+from vaebin.simulate import SimulationConfig, simulate_community
 from vaebin.train import TrainConfig, train_vae
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "dev"

@@ -32,8 +32,8 @@ from vaebin import model as model_module
 from vaebin.cluster import ClusterConfig, cluster_latent
 from vaebin.encode import EncodeConfig, ModelInput, build_model_input
 from vaebin.evaluate import evaluate_bins
-from vaebin.pipeline import load_features, read_truth_lengths
-from vaebin.simulate import read_cami_binning
+from vaebin.io.cami import read_cami_binning, read_truth_lengths
+from vaebin.pipeline import load_features
 from vaebin.train import TrainResult, train_vae
 from vaebin.train_config import TrainConfig
 

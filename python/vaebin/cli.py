@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-from vaebin import __version__, _cli_errors, core_version, features
+from vaebin import __version__, _cli_errors, core_version, features, train_config
 from vaebin.errors import VaebinError
 
 log = logging.getLogger("vaebin")
-
-# Epochs of `bin-reads`: a read set has many more rows than an assembly has contigs, so each
-# epoch takes many more steps.
-READ_EPOCHS = 20
 
 
 class VaebinGroup(click.Group):
@@ -173,62 +168,23 @@ def featurize(
     With --bam/--bamdir/--depth, also the depth per sample (DIR/depths.npy, DIR/samples.txt):
     the input of `vaebin-rs train`.
     """
-    from vaebin import io
+    from vaebin.pipeline import run_featurize
 
     _setup_logging(quiet)
     if vamb_projection and kmer_size != 4:
         raise click.BadParameter("needs -k 4", param_hint="--vamb-projection")
     all_bams = _bams_from(bams, bamdir)
-    if all_bams or depth is not None:
-        from vaebin.pipeline import load_contig_features, save_features
-
-        if all_bams and depth is not None:
-            raise click.UsageError("give the abundances either as --bam/--bamdir or as --depth")
-        contig_features = load_contig_features(
-            contigs, all_bams, depth, threads, kmer_size=kmer_size, min_length=min_contig_len
-        )
-        save_features(outdir, contig_features)
-        log.info(
-            "%d contigs x %d composition columns, %d samples written to %s",
-            contig_features.n_contigs,
-            contig_features.composition.shape[1],
-            len(contig_features.sample_names),
-            outdir,
-        )
-        return
-    started = time.perf_counter()
-    result = features.composition(contigs, k=kmer_size, min_length=min_contig_len, threads=threads)
-    elapsed = time.perf_counter() - started
-    if result.records_kept == 0:
-        raise VaebinError(f"{contigs}: no record of at least {min_contig_len} bp")
-    io.remove_outputs(outdir, io.FEATURIZE_OUTPUTS)
-    io.save_npy(outdir / "composition.npy", result.matrix)
-    if vamb_projection:
-        io.save_npy(
-            outdir / "composition_vamb103.npy", features.project_tetranucleotides(result.matrix)
-        )
-    io.write_contig_table(outdir / "contigs.tsv", result.names, result.lengths)
-    log.info(
-        "%s: read %d records (%d bp); kept %d, skipped %d shorter than %d bp",
+    if all_bams and depth is not None:
+        raise click.UsageError("give the abundances either as --bam/--bamdir or as --depth")
+    run_featurize(
         contigs,
-        result.records,
-        result.bases,
-        result.records_kept,
-        result.records_too_short,
-        min_contig_len,
-    )
-    without_kmers = int(result.no_kmer_rows.sum())
-    if without_kmers:
-        log.warning(
-            "%d records have no valid %d-mer (their rows are all zero)", without_kmers, kmer_size
-        )
-    log.info(
-        "composition k=%d: %d x %d matrix in %.2f s (%.1f MB of sequence/s)",
-        kmer_size,
-        result.matrix.shape[0],
-        result.matrix.shape[1],
-        elapsed,
-        result.bases / 1e6 / max(elapsed, 1e-9),
+        outdir,
+        kmer_size=kmer_size,
+        min_length=min_contig_len,
+        bams=all_bams,
+        depth_table=depth,
+        vamb_projection=vamb_projection,
+        threads=threads,
     )
 
 
@@ -572,7 +528,7 @@ def bin_command(
     "--epochs",
     type=click.IntRange(min=1),
     default=None,
-    help=f"Training epochs [default: {READ_EPOCHS}; article preset 50].",
+    help=f"Training epochs [default: {train_config.READ_EPOCHS}; article preset 50].",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Initial batch size.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
@@ -743,6 +699,7 @@ def bin_reads(
         ReadFeatureConfig,
         ReadScaleConfig,
         read_cluster_config,
+        read_train_config,
         run_bin_reads,
     )
 
@@ -754,14 +711,14 @@ def bin_reads(
             raise VaebinError(
                 "--plot needs umap-learn and matplotlib: pip install 'vaebin-rs[plot]'"
             )
-    train_config = _train_config(
+    train_config = read_train_config(
         preset,
-        epochs if epochs is not None else (None if preset == "article" else READ_EPOCHS),
-        batch_size,
-        seed,
-        device,
-        threads,
-        quiet,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        device=device,
+        threads=threads,
+        quiet=quiet,
     )
     summary = run_bin_reads(
         ReadBinRequest(
@@ -896,39 +853,16 @@ def cluster(
     **cluster_options: Any,
 ) -> None:
     """Cluster saved latent means into bins and write the bin files."""
-    from vaebin.cluster import cluster_latent
-    from vaebin.pipeline import load_embedding_table, load_features, write_bin_outputs
+    from vaebin.pipeline import run_cluster
 
     _setup_logging(quiet)
-    latent, names, lengths = load_embedding_table(latent_dir)
-    config = _cluster_config(cluster_options, threads)
-    depths = None
-    if features_dir is not None:
-        contig_features = load_features(features_dir)
-        row = {name: index for index, name in enumerate(contig_features.names.tolist())}
-        missing = [name for name in names.tolist() if name not in row]
-        if missing:
-            raise VaebinError(
-                f"{features_dir}: no features for contig {missing[0]!r} of {latent_dir} "
-                f"({len(missing)} missing); pass the features the model was trained on"
-            )
-        depths = contig_features.depths[[row[name] for name in names.tolist()]]
-    elif config.merge_same_depth or config.split_mixed_depth:
-        log.warning(
-            "no --features: the depth steps (--merge-same-depth, --split-mixed-depth) are "
-            "skipped, so the bins can differ from those of `vaebin-rs bin`"
-        )
-    clustering = cluster_latent(latent, lengths, names, config, depths=depths)
-    all_names = features.names_and_lengths(contigs)[0] if not no_fasta else names
-    outdir.mkdir(parents=True, exist_ok=True)
-    outputs = write_bin_outputs(
-        outdir, contigs, names, lengths, clustering, all_names, config.bin_prefix, not no_fasta
-    )
-    log.info(
-        "%d bins (%d contigs) written to %s",
-        len(clustering.bin_names),
-        outputs["binned_contigs"],
+    run_cluster(
+        latent_dir,
+        contigs,
         outdir,
+        _cluster_config(cluster_options, threads),
+        features_dir=features_dir,
+        write_fasta=not no_fasta,
     )
 
 
@@ -962,23 +896,9 @@ def cluster(
 def evaluate(truth: Path, bins_path: Path, contigs: Path | None, json_path: Path | None) -> None:
     """Score bins against the truth: completeness, purity, near-complete genomes, ARI."""
     from vaebin import io
-    from vaebin.evaluate import evaluate_bins
-    from vaebin.pipeline import read_clusters, read_truth_lengths
-    from vaebin.simulate import read_cami_binning
+    from vaebin.evaluate import evaluate_files
 
-    truth_map = read_cami_binning(truth)
-    if contigs is not None:
-        contig_names, contig_lengths = features.names_and_lengths(contigs)
-        lengths = dict(zip(contig_names.tolist(), contig_lengths.tolist(), strict=True))
-    else:
-        lengths = read_truth_lengths(truth)
-        if not lengths:
-            raise VaebinError(f"{truth}: no _LENGTH column; pass --contigs for contig lengths")
-    first = (
-        bins_path.read_text(encoding="utf-8", errors="replace")[:200] if bins_path.is_file() else ""
-    )
-    bins = read_cami_binning(bins_path) if first.startswith("@") else read_clusters(bins_path)
-    result = evaluate_bins(truth_map, lengths, bins)
+    result = evaluate_files(truth, bins_path, contigs)
     click.echo(result.table())
     if json_path is not None:
         with io.atomic_text(json_path) as handle:
@@ -1146,45 +1066,6 @@ def _simulate_long_reads(
     )
 
 
-def _demo_long_reads(outdir: Path, seed: int, threads: int | None, quiet: bool) -> None:
-    """`demo --long-reads`: 8 genomes, 3 samples of long reads, binned and scored."""
-    from vaebin.evaluate import evaluate_bins
-    from vaebin.pipeline import read_clusters, read_truth_lengths
-    from vaebin.reads import (
-        ReadBinRequest,
-        ReadFeatureConfig,
-        ReadScaleConfig,
-        read_cluster_config,
-        run_bin_reads,
-    )
-    from vaebin.simulate import read_cami_binning
-    from vaebin.simulate_reads import LongReadConfig, simulate_long_reads
-
-    started = time.perf_counter()
-    log.info("simulating a small long-read community in %s", outdir / "community")
-    community = simulate_long_reads(
-        outdir / "community", LongReadConfig.small(seed=seed, threads=threads or 0)
-    )
-    run_bin_reads(
-        ReadBinRequest(reads=tuple(community.read_files), outdir=outdir / "bins", threads=threads),
-        ReadFeatureConfig(),
-        ReadScaleConfig(),
-        _train_config("default", READ_EPOCHS, None, seed, "auto", threads, quiet),
-        read_cluster_config(threads=threads or 1),
-    )
-    truth = community.truth_binning
-    result = evaluate_bins(
-        read_cami_binning(truth),
-        read_truth_lengths(truth),
-        read_clusters(outdir / "bins" / "read_clusters.tsv"),
-    )
-    click.echo(result.table())
-    click.echo(
-        f"\n{len(community.genomes)} genomes, {len(community.read_files)} samples of long reads "
-        f"simulated; read bins in {outdir / 'bins'}; {time.perf_counter() - started:.0f} s in all."
-    )
-
-
 @main.command()
 @click.option(
     "--outdir",
@@ -1203,42 +1084,13 @@ def _demo_long_reads(outdir: Path, seed: int, threads: int | None, quiet: bool) 
 @quiet_option
 def demo(outdir: Path, seed: int, long_reads: bool, threads: int | None, quiet: bool) -> None:
     """Simulate a small community, bin it and print how well the bins match the truth."""
-    from vaebin.cluster import ClusterConfig
-    from vaebin.encode import EncodeConfig
-    from vaebin.evaluate import evaluate_bins
-    from vaebin.pipeline import BinRequest, read_clusters, run_bin
-    from vaebin.simulate import SimulationConfig, read_cami_binning, simulate_community
+    from vaebin.demo import run_demo, run_demo_long_reads
 
-    if long_reads:
-        _setup_logging(quiet)
-        _demo_long_reads(outdir, seed, threads, quiet)
-        return
     _setup_logging(quiet)
-    started = time.perf_counter()
-    log.info("simulating a small community in %s", outdir / "community")
-    community = simulate_community(outdir / "community", SimulationConfig.small(seed=seed))
-    request = BinRequest(
-        contigs=community.contigs_fasta,
-        outdir=outdir / "bins",
-        bams=tuple(community.bams),
-        threads=threads,
-    )
-    run_bin(
-        request,
-        EncodeConfig(),
-        _train_config("default", None, None, seed, "auto", threads, quiet),
-        ClusterConfig(threads=threads or 1),
-    )
-    truth = read_cami_binning(community.truth_binning)
-    contig_names, contig_lengths = features.names_and_lengths(community.contigs_fasta)
-    lengths = dict(zip(contig_names.tolist(), contig_lengths.tolist(), strict=True))
-    result = evaluate_bins(truth, lengths, read_clusters(outdir / "bins" / "clusters.tsv"))
-    click.echo(result.table())
-    seconds = time.perf_counter() - started
-    click.echo(
-        f"\n{len(community.genomes)} genomes simulated; bins in {outdir / 'bins'}; "
-        f"{seconds:.0f} s in all."
-    )
+    if long_reads:
+        click.echo(run_demo_long_reads(outdir, seed, threads, quiet).report("long reads"))
+    else:
+        click.echo(run_demo(outdir, seed, threads, quiet).report("short reads"))
 
 
 @main.command()
@@ -1301,41 +1153,13 @@ def coverage(
     quiet: bool,
 ) -> None:
     """Per-contig depth of each BAM file, written as a MetaBAT2 depth table."""
-    from vaebin import depths
+    from vaebin.pipeline import run_coverage
 
     _setup_logging(quiet)
-    started = time.perf_counter()
-    result = features.coverage(
-        contigs,
-        bams,
-        threads=threads,
-        mode=mode,
-        min_identity=min_identity,
-        trim_edges=trim_edges,
-        min_mapq=min_mapq,
+    options = features.CoverageOptions(
+        mode=mode, min_identity=min_identity, trim_edges=trim_edges, min_mapq=min_mapq
     )
-    depths.write_depth_table(out, depths.table_from_coverage(result))
-    for bam, counts in zip(bams, result.read_counts, strict=True):
-        log.info(
-            "%s: %d records; %d counted, %d secondary/QC-fail/duplicate, %d unmapped, "
-            "%d under MAPQ %d, %d under identity %.2f",
-            bam,
-            counts["records"],
-            counts["counted"],
-            counts["filtered_flags"],
-            counts["unmapped"],
-            counts["low_mapq"],
-            min_mapq,
-            counts["low_identity"],
-            min_identity,
-        )
-    log.info(
-        "depths of %d contigs x %d samples written to %s in %.1f s",
-        len(result.names),
-        len(bams),
-        out,
-        time.perf_counter() - started,
-    )
+    run_coverage(contigs, bams, out, options, threads)
 
 
 @main.command("merge-depths")

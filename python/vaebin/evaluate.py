@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from vaebin.errors import InputDataError
+from vaebin.errors import InputDataError, InputFileError
 
 COMPLETENESS_THRESHOLDS = (0.5, 0.7, 0.9, 0.95, 0.99)
 PURITY_THRESHOLDS = (0.9, 0.95, 0.99)
@@ -210,3 +211,35 @@ def _genome_scores(
         )
         for row in rows
     ]
+
+
+def evaluate_files(
+    truth_path: Path, bins_path: Path, contigs: Path | None = None
+) -> EvaluationResult:
+    """`evaluate`: score a clusters table or CAMI binning file against a CAMI truth file.
+
+    Sequence lengths come from `contigs` (FASTA/FASTQ) when given, else from the truth's
+    `_LENGTH` column; a bins file starting with '@' is read as CAMI, otherwise as a clusters table.
+    """
+    from vaebin.features import names_and_lengths
+    from vaebin.io.cami import read_cami
+    from vaebin.io.clusters import read_clusters
+
+    truth = read_cami(truth_path)
+    if contigs is not None:
+        names, sizes = names_and_lengths(contigs)
+        lengths = dict(zip(names.tolist(), sizes.tolist(), strict=True))
+    elif truth.lengths:
+        lengths = truth.lengths
+    else:
+        raise InputDataError(
+            f"{truth_path}: no _LENGTH column; pass the sequences (--contigs) for their lengths"
+        )
+    bins_path = Path(bins_path)
+    try:
+        with open(bins_path, encoding="utf-8", errors="replace") as handle:
+            first = handle.read(1)
+    except OSError as error:
+        raise InputFileError(f"{bins_path}: {error.strerror or error}") from None
+    bins = read_cami(bins_path).assignments if first == "@" else read_clusters(bins_path)
+    return evaluate_bins(truth.assignments, lengths, bins)

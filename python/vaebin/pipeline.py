@@ -16,14 +16,18 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vaebin import __version__, core_version, features, io
 from vaebin.cluster import ClusterConfig, ClusterResult, cluster_latent
 from vaebin.encode import EncodeConfig, ModelInput, build_model_input
-from vaebin.errors import FormatError, InputDataError, InputFileError, ParameterError
-from vaebin.train import TrainConfig, TrainedModel, encode_latent, load_model, save_model, train_vae
+from vaebin.errors import InputDataError, InputFileError, ParameterError
+from vaebin.train_config import TrainConfig
+
+if TYPE_CHECKING:  # torch is imported only where a model is trained or used
+    from vaebin.train import TrainedModel
 
 log = logging.getLogger("vaebin")
 
@@ -67,6 +71,17 @@ class StepLog:
         log.info("%s done in %.1f s", name, self.steps[name]["seconds"])
 
 
+def _rows_of(names: np.ndarray, table_names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The row of each of `names` in `table_names` (by binary search), and the names not there
+    (their rows are meaningless)."""
+    order = np.argsort(table_names, kind="stable")
+    sorted_names = table_names[order]
+    position = np.searchsorted(sorted_names, names)
+    clipped = np.minimum(position, max(sorted_names.size - 1, 0))
+    found = (position < sorted_names.size) & (sorted_names[clipped] == names)
+    return order[clipped], names[~found]
+
+
 def _align_depths(
     names: np.ndarray, lengths: np.ndarray, table: object, source: str
 ) -> tuple[np.ndarray, list[str]]:
@@ -74,19 +89,13 @@ def _align_depths(
     table_names = np.asarray(table.names).astype(str)  # type: ignore[attr-defined]
     table_lengths = np.asarray(table.lengths, dtype=np.int64)  # type: ignore[attr-defined]
     depth = np.asarray(table.depths, dtype=np.float32)  # type: ignore[attr-defined]
-    order = np.argsort(table_names, kind="stable")
-    sorted_names = table_names[order]
-    position = np.searchsorted(sorted_names, names)
-    clipped = np.minimum(position, max(sorted_names.size - 1, 0))
-    found = (position < sorted_names.size) & (sorted_names[clipped] == names)
-    if not found.all():
-        missing = names[~found]
+    rows, missing = _rows_of(names, table_names)
+    if missing.size:
         raise InputDataError(
             f"{source}: {missing.size} contigs of the assembly have no depth row "
             f"(first: {', '.join(missing[:3])})"
         )
-    rows = order[clipped]
-    from vaebin.depths import lengths_match
+    from vaebin.io.depth_table import lengths_match
 
     wrong_length = ~lengths_match(table_lengths[rows], lengths)
     if wrong_length.any():
@@ -108,7 +117,7 @@ def load_contig_features(
     min_length: int = 0,
 ) -> ContigFeatures:
     """Composition of `contigs` and depth per sample, from BAM files or a MetaBAT2 depth table."""
-    from vaebin import depths as depth_tables
+    from vaebin.io.depth_table import read_depth_table
 
     if bool(bams) == (depth_table is not None):
         raise ParameterError("give either BAM files or a depth table")
@@ -117,7 +126,7 @@ def load_contig_features(
         raise InputDataError(f"{contigs}: no contig of at least {min_length} bp")
     names, lengths = composition.names, composition.lengths
     if depth_table is not None:
-        table = depth_tables.read_depth_table(depth_table)
+        table = read_depth_table(depth_table)
         depth, sample_names = _align_depths(names, lengths, table, str(depth_table))
     else:
         coverage = features.coverage(
@@ -189,6 +198,8 @@ def embed(
     model_path: Path | None = None,
 ) -> Embedding:
     """Train a VAE on the features (or reuse the model at `model_path`) and encode the contigs."""
+    from vaebin.train import encode_latent, load_model, train_vae
+
     # A reused model encodes new data with the normalisation statistics of its training data.
     model = None if model_path is None else load_model(model_path, device=train_config.device)
     model_input = build_model_input(
@@ -209,6 +220,8 @@ def embed(
 
 def save_embedding(outdir: Path, embedding: Embedding) -> None:
     """Write model.pt, latent.npy and latent_contigs.tsv (rows of latent.npy)."""
+    from vaebin.train import save_model
+
     save_model(outdir / "model.pt", embedding.model)
     io.save_npy(outdir / "latent.npy", embedding.latent_means)
     io.write_contig_table(
@@ -245,7 +258,8 @@ def write_bin_outputs(
 ) -> dict[str, object]:
     """clusters.tsv, clusters.binning (CAMI), bins/<bin>.fna.gz and unbinned.fna.gz."""
     from vaebin import _core
-    from vaebin.simulate import write_cami_binning
+    from vaebin.io.cami import write_cami_binning
+    from vaebin.io.clusters import write_clusters
 
     binned = np.flatnonzero(clustering.labels >= 0)
     # Rows grouped by bin (in bin order), contigs in assembly order within a bin.
@@ -253,9 +267,7 @@ def write_bin_outputs(
     bin_names = np.asarray(clustering.bin_names, dtype=object)
     row_bins = bin_names[clustering.labels[binned]].astype(str)
     row_contigs = names[binned].astype(str)
-    with io.atomic_text(outdir / "clusters.tsv") as handle:
-        handle.write("clustername\tcontigname\n")
-        handle.writelines(f"{b}\t{c}\n" for b, c in zip(row_bins, row_contigs, strict=True))
+    write_clusters(outdir / "clusters.tsv", row_bins, row_contigs)
     write_cami_binning(
         outdir / "clusters.binning", row_contigs, row_bins, lengths[binned], sample_id=sample_id
     )
@@ -420,41 +432,155 @@ def run_bin(
     return summary
 
 
-def read_clusters(path: Path) -> dict[str, str]:
-    """Read a `clustername<TAB>contigname` table (VAMB's clusters.tsv) into contig -> bin."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        raise InputFileError(f"{path}: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise InputDataError(f"{path}: not a text file") from None
-    assignments: dict[str, str] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line or (number == 1 and line.startswith("clustername")):
-            continue
-        columns = line.split("\t")
-        if len(columns) != 2:
-            raise InputDataError(f"{path}: line {number}: expected clustername<TAB>contigname")
-        assignments[columns[1]] = columns[0]
-    return assignments
+# ---------------------------------------------------------------------------------------------
+# the single-step commands: `featurize`, `coverage` and `cluster`
 
 
-def read_truth_lengths(path: Path) -> dict[str, int]:
-    """Contig lengths from the `_LENGTH` column of a CAMI binning file ({} when it has none)."""
-    lengths: dict[str, int] = {}
-    columns: list[str] | None = None
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        if line.startswith("@@"):
-            columns = [c.strip().upper() for c in line[2:].split("\t")]
-            if "_LENGTH" not in columns:
-                return {}
-        elif line and not line.startswith("@") and columns is not None:
-            values = line.split("\t")
-            try:
-                length = int(values[columns.index("_LENGTH")])
-                lengths[values[columns.index("SEQUENCEID")]] = length
-            except (ValueError, IndexError):
-                raise FormatError(
-                    f"{path}: line {number}: expected a SEQUENCEID and an integer _LENGTH"
-                ) from None
-    return lengths
+def run_featurize(
+    contigs: Path,
+    outdir: Path,
+    kmer_size: int = 4,
+    min_length: int = 0,
+    bams: Sequence[Path] = (),
+    depth_table: Path | None = None,
+    vamb_projection: bool = False,
+    threads: int | None = None,
+) -> None:
+    """`featurize`: composition (composition.npy, contigs.tsv) of `contigs` into `outdir`; with
+    BAM files or a depth table the full features that `train` reads (plus depths.npy,
+    samples.txt)."""
+    if vamb_projection and kmer_size != 4:
+        raise ParameterError("--vamb-projection needs -k 4")
+    if bams and depth_table is not None:
+        raise ParameterError("give the abundances either as --bam/--bamdir or as --depth")
+    if bams or depth_table is not None:
+        contig_features = load_contig_features(
+            contigs, bams, depth_table, threads, kmer_size=kmer_size, min_length=min_length
+        )
+        save_features(outdir, contig_features)
+        log.info(
+            "%d contigs x %d composition columns, %d samples written to %s",
+            contig_features.n_contigs,
+            contig_features.composition.shape[1],
+            len(contig_features.sample_names),
+            outdir,
+        )
+        return
+    started = time.perf_counter()
+    result = features.composition(contigs, k=kmer_size, min_length=min_length, threads=threads)
+    elapsed = time.perf_counter() - started
+    if result.records_kept == 0:
+        raise InputDataError(f"{contigs}: no record of at least {min_length} bp")
+    io.remove_outputs(outdir, io.FEATURIZE_OUTPUTS)
+    io.save_npy(outdir / "composition.npy", result.matrix)
+    if vamb_projection:
+        io.save_npy(
+            outdir / "composition_vamb103.npy", features.project_tetranucleotides(result.matrix)
+        )
+    io.write_contig_table(outdir / "contigs.tsv", result.names, result.lengths)
+    log.info(
+        "%s: read %d records (%d bp); kept %d, skipped %d shorter than %d bp",
+        contigs,
+        result.records,
+        result.bases,
+        result.records_kept,
+        result.records_too_short,
+        min_length,
+    )
+    without_kmers = int(result.no_kmer_rows.sum())
+    if without_kmers:
+        log.warning(
+            "%d records have no valid %d-mer (their rows are all zero)", without_kmers, kmer_size
+        )
+    log.info(
+        "composition k=%d: %d x %d matrix in %.2f s (%.1f MB of sequence/s)",
+        kmer_size,
+        result.matrix.shape[0],
+        result.matrix.shape[1],
+        elapsed,
+        result.bases / 1e6 / max(elapsed, 1e-9),
+    )
+
+
+def run_coverage(
+    contigs: Path,
+    bams: Sequence[Path],
+    out: Path,
+    options: features.CoverageOptions | None = None,
+    threads: int | None = None,
+) -> features.Coverage:
+    """`coverage`: the depth of every contig in each BAM, written as a MetaBAT2 depth table."""
+    from vaebin.depths import table_from_coverage
+    from vaebin.io.depth_table import write_depth_table
+
+    options = options or features.CoverageOptions()
+    started = time.perf_counter()
+    result = features.coverage(contigs, list(bams), threads=threads, **asdict(options))
+    write_depth_table(out, table_from_coverage(result))
+    for bam, counts in zip(bams, result.read_counts, strict=True):
+        log.info(
+            "%s: %d records; %d counted, %d secondary/QC-fail/duplicate, %d unmapped, "
+            "%d under MAPQ %d, %d under identity %.2f",
+            bam,
+            counts["records"],
+            counts["counted"],
+            counts["filtered_flags"],
+            counts["unmapped"],
+            counts["low_mapq"],
+            options.min_mapq,
+            counts["low_identity"],
+            options.min_identity,
+        )
+    log.info(
+        "depths of %d contigs x %d samples written to %s in %.1f s",
+        len(result.names),
+        len(bams),
+        out,
+        time.perf_counter() - started,
+    )
+    return result
+
+
+def depths_of_rows(features_dir: Path, names: np.ndarray, latent_dir: Path) -> np.ndarray:
+    """Depth rows of the features in `features_dir` for the contigs `names` (latent order)."""
+    contig_features = load_features(features_dir)
+    rows, missing = _rows_of(names, contig_features.names)
+    if missing.size:
+        raise InputDataError(
+            f"{features_dir}: no features for contig {str(missing[0])!r} of {latent_dir} "
+            f"({missing.size} missing); pass the features the model was trained on"
+        )
+    return contig_features.depths[rows]
+
+
+def run_cluster(
+    latent_dir: Path,
+    contigs: Path,
+    outdir: Path,
+    config: ClusterConfig,
+    features_dir: Path | None = None,
+    write_fasta: bool = True,
+) -> dict[str, object]:
+    """`cluster`: saved latent means (from `train`) into bins, written as `bin` writes them."""
+    latent, names, lengths = load_embedding_table(latent_dir)
+    depths = None
+    if features_dir is not None:
+        depths = depths_of_rows(features_dir, names, latent_dir)
+    elif config.merge_same_depth or config.split_mixed_depth:
+        log.warning(
+            "no --features: the depth steps (--merge-same-depth, --split-mixed-depth) are "
+            "skipped, so the bins can differ from those of `vaebin-rs bin`"
+        )
+    clustering = cluster_latent(latent, lengths, names, config, depths=depths)
+    all_names = features.names_and_lengths(contigs)[0] if write_fasta else names
+    outdir.mkdir(parents=True, exist_ok=True)
+    outputs = write_bin_outputs(
+        outdir, contigs, names, lengths, clustering, all_names, config.bin_prefix, write_fasta
+    )
+    log.info(
+        "%d bins (%d contigs) written to %s",
+        len(clustering.bin_names),
+        outputs["binned_contigs"],
+        outdir,
+    )
+    return outputs

@@ -26,6 +26,7 @@ from vaebin.cluster import ClusterConfig, ClusterResult, cluster_latent
 from vaebin.encode import EncodeConfig, ModelInput, build_model_input
 from vaebin.errors import InputDataError, InputFileError, ParameterError
 from vaebin.pipeline import StepLog
+from vaebin.train_config import READ_EPOCHS, TrainConfig
 
 log = logging.getLogger("vaebin")
 
@@ -123,6 +124,18 @@ class ReadScaleConfig:
     # (`vote_over_graph`). It bins nearly every read but cost set 1 (1 sample) two near-complete
     # genomes (5 -> 3) and was level elsewhere, so off. 0: off.
     graph_vote_rounds: int = 0
+
+
+def read_train_config(preset: str = "default", **overrides: object) -> TrainConfig:
+    """Training settings for reads: `preset`'s, with READ_EPOCHS unless the preset or
+    `overrides` set the epochs."""
+    if overrides.get("epochs") is None:
+        overrides.pop("epochs", None)
+        if preset != "article":
+            overrides["epochs"] = READ_EPOCHS
+    if overrides.get("batch_size") is None:
+        overrides.pop("batch_size", None)
+    return TrainConfig.for_preset(preset, **overrides)
 
 
 def read_cluster_config(**overrides: object) -> ClusterConfig:
@@ -575,6 +588,7 @@ def write_read_outputs(
     """read_clusters.tsv (clustername, readname) and bins/<bin>.fq.gz (or .fa.gz) plus
     unbinned.fq.gz (every read not in a bin, short ones included)."""
     from vaebin import _core
+    from vaebin.io.clusters import write_clusters
 
     labels = clustering.labels
     binned = np.flatnonzero(labels >= 0)
@@ -582,9 +596,7 @@ def write_read_outputs(
     bin_names = np.asarray(clustering.bin_names, dtype=object)
     row_bins = bin_names[labels[binned]].astype(str)
     row_reads = features.names[binned].astype(str)
-    with io.atomic_text(outdir / "read_clusters.tsv") as handle:
-        handle.write("clustername\treadname\n")
-        handle.write("".join(f"{b}\t{r}\n" for b, r in zip(row_bins, row_reads, strict=True)))
+    write_clusters(outdir / "read_clusters.tsv", row_bins, row_reads, member_column="readname")
     lengths = np.asarray(features.lengths, dtype=np.int64)
     bin_bases = np.bincount(labels[binned], weights=lengths[binned], minlength=len(bin_names))
     bin_reads = np.bincount(labels[binned], minlength=len(bin_names))
@@ -630,7 +642,7 @@ def _plot(
     """latent_umap.png of up to 10,000 reads, coloured by the true genome when a truth is given,
     else by bin."""
     from vaebin import plot
-    from vaebin.simulate import read_cami_binning
+    from vaebin.io.cami import read_cami_binning
 
     rows = training_rows(latent.shape[0], 10_000, seed)
     labels = clustering.labels[rows]

@@ -31,22 +31,20 @@ from typing import Literal
 
 import numpy as np
 
-from vaebin.errors import FormatError, InputFileError, ParameterError
+from vaebin.errors import ParameterError
 from vaebin.io import atomic_path
+from vaebin.io.cami import write_cami_binning
 
 __all__ = [
     "GenomeInfo",
     "SimulationConfig",
     "SimulationResult",
-    "read_cami_binning",
     "simulate_community",
-    "write_cami_binning",
 ]
 
 # Bases are coded 0..3 = A, C, G, T, so the complement of code b is 3 - b.
 _ASCII_BASES = np.frombuffer(b"ACGT", dtype=np.uint8)
 # BAM's 4-bit base codes for A, C, G, T.
-_BAM_NIBBLES = np.array([1, 2, 4, 8], dtype=np.uint8)
 _BGZF_BLOCK_INPUT_BYTES = 0xFF00
 _BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 _FASTA_LINE_WIDTH = 80
@@ -341,60 +339,6 @@ def simulate_community(outdir: Path, config: SimulationConfig | None = None) -> 
     )
 
 
-def write_cami_binning(
-    path: Path,
-    contig_names: Sequence[str],
-    bin_ids: Sequence[str],
-    contig_lengths: Sequence[int] | np.ndarray | None = None,
-    sample_id: str = "vaebin",
-) -> Path:
-    """Write a CAMI (bioboxes 0.9.1) binning file; lengths go in AMBER's ``_LENGTH`` column."""
-    if len(contig_names) != len(bin_ids):
-        raise ValueError("contig_names and bin_ids differ in length")
-    if contig_lengths is not None and len(contig_lengths) != len(contig_names):
-        raise ValueError("contig_lengths and contig_names differ in length")
-    lines = [f"@Version:0.9.1\n@SampleID:{sample_id}\n\n"]
-    if contig_lengths is None:
-        lines.append("@@SEQUENCEID\tBINID\n")
-        lines.extend(f"{c}\t{b}\n" for c, b in zip(contig_names, bin_ids, strict=True))
-    else:
-        lines.append("@@SEQUENCEID\tBINID\t_LENGTH\n")
-        lengths = np.asarray(contig_lengths).tolist()
-        lines.extend(
-            f"{c}\t{b}\t{n}\n" for c, b, n in zip(contig_names, bin_ids, lengths, strict=True)
-        )
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_text("".join(lines))
-    return path
-
-
-def read_cami_binning(path: Path) -> dict[str, str]:
-    """Read a CAMI binning file into {sequence id: bin id}, finding columns from the header."""
-    assignments: dict[str, str] = {}
-    sequence_column, bin_column = 0, 1
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputFileError(f"{path}: cannot read CAMI binning file: {error}") from None
-    for line_number, line in enumerate(text.splitlines(), start=1):
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("@@"):
-            header = [h.strip().upper() for h in line[2:].split("\t")]
-            if "SEQUENCEID" not in header or "BINID" not in header:
-                raise FormatError(f"{path}: line {line_number}: header lacks SEQUENCEID/BINID")
-            sequence_column, bin_column = header.index("SEQUENCEID"), header.index("BINID")
-            continue
-        if line.startswith("@"):
-            continue
-        columns = line.split("\t")
-        if len(columns) <= max(sequence_column, bin_column):
-            raise FormatError(f"{path}: line {line_number}: expected tab-separated columns")
-        assignments[columns[sequence_column]] = columns[bin_column]
-    return assignments
-
-
 # --------------------------------------------------------------------------------------------
 # genomes
 
@@ -639,38 +583,63 @@ def _write_sample_bam(
     ref_id = fasta_rank[contig]
     order = np.argsort(ref_id * (1 << 32) + pos, kind="stable")
 
-    header = _bam_header(
-        contigs.names, contigs.length[contigs.fasta_order], sample_name, paired=config.paired
-    )
-    name_prefix = f"{sample_name}.".encode()
+    header = {
+        "HD": {"VN": "1.6", "SO": "coordinate"},
+        "SQ": [
+            {"SN": name, "LN": n_bp}
+            for name, n_bp in zip(
+                contigs.names, contigs.length[contigs.fasta_order].tolist(), strict=True
+            )
+        ],
+        "RG": [{"ID": sample_name, "SM": sample_name, "PL": "ILLUMINA"}],
+        "PG": [
+            {
+                "ID": _PROGRAM_ID,
+                "PN": _PROGRAM_ID,
+                "DS": f"simulated {'paired' if config.paired else 'single'}-end reads",
+            }
+        ],
+    }
     name_width = len(str(max(n_fragments - 1, 0)))
-    dtype = _bam_record_dtype(len(name_prefix) + name_width, read_length)
     windows = np.lib.stride_tricks.sliding_window_view(contigs.sequence, read_length)
+    # Fixed parts of every SAM line: reads align without gaps, with one quality throughout.
+    quality = chr(33 + _READ_QUALITY) * read_length
+    cigar = f"{read_length}M"
+    mate_reference = "=" if config.paired else "*"
     chunk = 1 << 17
     index = path.with_name(f"{path.name}.bai")
     with atomic_path(path) as tmp, atomic_path(index) as index_tmp:
-        with open(tmp, "wb") as handle:
-            writer = _BgzfWriter(handle, config.compression_level, threads)
-            writer.write(header)
+        # pysam (htslib) encodes and compresses the records, on `threads` threads. Records are
+        # built from SAM text, the fastest way into pysam measured (toy preset: 2.3 s against
+        # 2.1 s for the vectorised hand-written BAM encoder this replaced, same reads).
+        with pysam.AlignmentFile(str(tmp), "wb", header=header, threads=threads) as out:
+            bam_header = out.header
             for first in range(0, len(order), chunk):
                 pick = order[first : first + chunk]
                 bases = windows[contigs.offset[contig[pick]] + pos[pick]]  # a copy
                 edit_distance = _add_substitutions(bases, config.substitution_rate, rng)
-                records = _bam_records(
-                    dtype,
-                    ref_id[pick],
-                    pos[pick],
-                    flag[pick],
-                    mapq[pick],
-                    next_pos[pick],
-                    tlen[pick],
-                    _read_names(name_prefix, name_index[pick], name_width),
-                    bases,
-                    edit_distance,
-                    paired=config.paired,
+                sequences = _ASCII_BASES[bases].tobytes().decode("ascii")
+                rows = zip(
+                    name_index[pick].tolist(),
+                    flag[pick].tolist(),
+                    ref_id[pick].tolist(),
+                    (pos[pick] + 1).tolist(),
+                    mapq[pick].tolist(),
+                    (next_pos[pick] + 1).tolist(),
+                    tlen[pick].tolist(),
+                    edit_distance.tolist(),
+                    strict=True,
                 )
-                writer.write(records.tobytes())
-            writer.close()
+                for row, (name, bits, ref, start, quality_of_map, mate, length, nm) in enumerate(
+                    rows
+                ):
+                    sequence = sequences[row * read_length : (row + 1) * read_length]
+                    line = (
+                        f"{sample_name}.{name:0{name_width}d}\t{bits}\t{contigs.names[ref]}\t"
+                        f"{start}\t{quality_of_map}\t{cigar}\t{mate_reference}\t{mate}\t"
+                        f"{length}\t{sequence}\t{quality}\tNM:i:{nm}"
+                    )
+                    out.write(pysam.AlignedSegment.fromstring(line, bam_header))
         # samtools index also checks the coordinate order, so a sorting bug fails loudly here.
         pysam.index("-o", str(index_tmp), str(tmp))
     return np.bincount(contig, minlength=n_contigs)
@@ -684,107 +653,6 @@ def _add_substitutions(bases: np.ndarray, rate: float, rng: np.random.Generator)
     flat = bases.reshape(-1)
     flat[positions] = (flat[positions] + rng.integers(1, 4, len(positions))) % 4
     return np.bincount(positions // read_length, minlength=n_reads)
-
-
-def _read_names(prefix: bytes, index: np.ndarray, width: int) -> np.ndarray:
-    """Fixed-width read names ``prefix`` + zero-padded ``index``, as an (n, len) uint8 array."""
-    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
-    digits = (index[:, None] // powers) % 10 + ord("0")
-    prefix_bytes = np.broadcast_to(np.frombuffer(prefix, np.uint8), (len(index), len(prefix)))
-    return np.concatenate([prefix_bytes, digits.astype(np.uint8)], axis=1)
-
-
-def _bam_record_dtype(name_length: int, read_length: int) -> np.dtype:
-    """Packed little-endian layout of a BAM record with one CIGAR op and an NM:S tag."""
-    return np.dtype(
-        [
-            ("block_size", "<i4"),
-            ("ref_id", "<i4"),
-            ("pos", "<i4"),
-            ("l_read_name", "u1"),
-            ("mapq", "u1"),
-            ("bin", "<u2"),
-            ("n_cigar_op", "<u2"),
-            ("flag", "<u2"),
-            ("l_seq", "<u4"),
-            ("next_ref_id", "<i4"),
-            ("next_pos", "<i4"),
-            ("tlen", "<i4"),
-            ("read_name", "u1", (name_length + 1,)),
-            ("cigar", "<u4"),
-            ("seq", "u1", ((read_length + 1) // 2,)),
-            ("qual", "u1", (read_length,)),
-            ("nm_tag", "S3"),
-            ("nm", "<u2"),
-        ]
-    )
-
-
-def _bam_records(
-    dtype: np.dtype,
-    ref_id: np.ndarray,
-    pos: np.ndarray,
-    flag: np.ndarray,
-    mapq: np.ndarray,
-    next_pos: np.ndarray,
-    tlen: np.ndarray,
-    names: np.ndarray,
-    bases: np.ndarray,
-    edit_distance: np.ndarray,
-    paired: bool,
-) -> np.ndarray:
-    """Fill BAM records for reads aligned without gaps (CIGAR ``<read_length>M``)."""
-    n, read_length = bases.shape
-    records = np.zeros(n, dtype=dtype)
-    records["block_size"] = dtype.itemsize - 4
-    records["ref_id"] = ref_id
-    records["pos"] = pos
-    records["l_read_name"] = names.shape[1] + 1
-    records["mapq"] = mapq
-    records["bin"] = _reg2bin(pos, pos + read_length)
-    records["n_cigar_op"] = 1
-    records["flag"] = flag
-    records["l_seq"] = read_length
-    records["next_ref_id"] = ref_id if paired else -1
-    records["next_pos"] = next_pos
-    records["tlen"] = tlen
-    records["read_name"][:, :-1] = names
-    records["cigar"] = read_length << 4  # op 0 = M
-    nibbles = _BAM_NIBBLES[bases]
-    if read_length % 2:
-        nibbles = np.concatenate([nibbles, np.zeros((n, 1), np.uint8)], axis=1)
-    records["seq"] = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
-    records["qual"] = _READ_QUALITY
-    records["nm_tag"] = b"NMS"
-    records["nm"] = edit_distance
-    return records
-
-
-def _reg2bin(begin: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """The BAI bin of each half-open interval [begin, end), as in the SAM specification."""
-    last = end - 1
-    conditions, choices = [], []
-    for shift, level_offset in ((14, 4681), (17, 585), (20, 73), (23, 9), (26, 1)):
-        conditions.append(begin >> shift == last >> shift)
-        choices.append(level_offset + (begin >> shift))
-    return np.select(conditions, choices, default=0)
-
-
-def _bam_header(names: Sequence[str], lengths: np.ndarray, sample: str, paired: bool) -> bytes:
-    """Binary BAM header: fixed text (no dates, no command line) and the reference list."""
-    text_lines = ["@HD\tVN:1.6\tSO:coordinate"]
-    text_lines += [
-        f"@SQ\tSN:{n}\tLN:{n_bp}" for n, n_bp in zip(names, lengths.tolist(), strict=True)
-    ]
-    text_lines.append(f"@RG\tID:{sample}\tSM:{sample}\tPL:ILLUMINA")
-    layout = "paired" if paired else "single"
-    text_lines.append(f"@PG\tID:{_PROGRAM_ID}\tPN:{_PROGRAM_ID}\tDS:simulated {layout}-end reads")
-    text = ("\n".join(text_lines) + "\n").encode()
-    parts = [b"BAM\x01", struct.pack("<i", len(text)), text, struct.pack("<i", len(names))]
-    for name, n_bp in zip(names, lengths.tolist(), strict=True):
-        encoded = name.encode() + b"\0"
-        parts.append(struct.pack("<i", len(encoded)) + encoded + struct.pack("<i", n_bp))
-    return b"".join(parts)
 
 
 class _BgzfWriter:

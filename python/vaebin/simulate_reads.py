@@ -33,13 +33,13 @@ import numpy as np
 
 from vaebin.errors import FormatError, InputFileError, ParameterError
 from vaebin.io import atomic_path
+from vaebin.io.cami import write_cami_binning
 from vaebin.simulate import (
     SimulationConfig,
     _BgzfWriter,
     _simulate_abundance,
     _simulate_genomes,
     _write_fasta_gz,
-    write_cami_binning,
 )
 
 __all__ = [

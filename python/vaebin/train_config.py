@@ -17,6 +17,9 @@ PRESETS = ("default", "article")
 # 300-500).
 EPOCHS = 100
 ONE_SAMPLE_EPOCHS = 200
+# Epochs of `bin-reads` unless given: a read set has many more rows than an assembly has
+# contigs, so each epoch takes many more steps (the article preset keeps its own 50).
+READ_EPOCHS = 20
 # The batch size doubles at these fractions of the epochs (8, 25, 50, 75 of 100).
 DOUBLING_FRACTIONS = (0.08, 0.25, 0.5, 0.75)
 

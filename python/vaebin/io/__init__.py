@@ -1,7 +1,13 @@
-"""Output helpers: every file is written under a temporary name and renamed when complete.
+"""File formats and atomic output: the one home of every table vaebin-rs reads or writes.
 
-So a killed run never leaves a file under its final name that is not whole: only hidden
-`.<name>.*.tmp` / `.<name>.partial` temporaries, which a rerun ignores.
+- this module: writes that appear only when complete (temporary name, then rename), .npy arrays
+  and the contig table. A killed run never leaves a file under its final name that is not
+  whole, only hidden `.<name>.*.tmp` / `.<name>.partial` temporaries, which a rerun ignores;
+- :mod:`vaebin.io.cami`: CAMI (bioboxes) binning files, the truth and bin format of benchmarks;
+- :mod:`vaebin.io.clusters`: VAMB-style ``clustername<TAB>name`` tables;
+- :mod:`vaebin.io.depth_table`: MetaBAT2 depth tables.
+
+Sequence files (FASTA/FASTQ) have their one reader in the Rust core (``rust/src/seqio``).
 """
 
 from __future__ import annotations
