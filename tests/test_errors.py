@@ -108,6 +108,8 @@ def _invoke(args: list[str | Path], monkeypatch: pytest.MonkeyPatch) -> tuple[in
     monkeypatch.delenv("VAEBIN_DEBUG", raising=False)
     result = CliRunner().invoke(main, [str(a) for a in args])
     assert isinstance(result.exception, SystemExit | None), result.exception
+    # --debug turns debugging on for the process only while the command runs.
+    assert "VAEBIN_DEBUG" not in os.environ
     return result.exit_code, result.stderr.splitlines()
 
 
@@ -301,3 +303,13 @@ def test_running_out_of_memory_is_the_environment_not_a_bug(
                 "try fewer --threads, a smaller --batch-size or --device cpu"
             ],
         )
+
+
+def test_bad_input_stays_one_line_when_debugging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "absent.fna"
+    code, lines = _invoke(
+        ["--debug", "featurize", "--contigs", missing, "--outdir", tmp_path / "out"], monkeypatch
+    )
+    assert (code, lines) == (1, [f"{PREFIX}{missing}: no such file"])

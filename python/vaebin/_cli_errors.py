@@ -9,8 +9,9 @@
   exception and where to report it, exit 70 (EX_SOFTWARE of sysexits.h).
 - Ctrl-C: one line, exit 130.
 
-The traceback is printed only when debugging: `vaebin-rs --debug ...` or VAEBIN_DEBUG set to
-anything but "" or "0" (convenient where the command line is out of reach, as in Nextflow).
+A bug's traceback is printed only when debugging: `vaebin-rs --debug ...` or VAEBIN_DEBUG set
+to anything but "" or "0" (convenient where the command line is out of reach, as in Nextflow).
+Bad input stays one line either way.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from typing import NoReturn
 
 from vaebin.errors import VaebinError
@@ -35,9 +37,19 @@ def debug_requested() -> bool:
     return os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
-def enable_debug() -> None:
-    """Turn debugging on for this process, Rust panic messages with their source line included."""
+def enable_debug() -> Callable[[], None]:
+    """Turn debugging on, Rust panic messages with their source line included (the panic hook
+    reads the environment); returns what turns it back off, for callers that stay in-process."""
+    previous = os.environ.get(DEBUG_ENV)
     os.environ[DEBUG_ENV] = "1"
+
+    def restore() -> None:
+        if previous is None:
+            os.environ.pop(DEBUG_ENV, None)
+        else:
+            os.environ[DEBUG_ENV] = previous
+
+    return restore
 
 
 def is_panic(error: BaseException) -> bool:
@@ -107,10 +119,10 @@ def report(error: BaseException, debug: bool = False) -> NoReturn:
     if isinstance(error, KeyboardInterrupt):
         print("vaebin-rs: interrupted", file=sys.stderr, flush=True)
         sys.exit(EXIT_INTERRUPTED)
-    if debug:
-        traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
     if is_user_error(error):
         print(PREFIX + describe_user_error(error), file=sys.stderr, flush=True)
         sys.exit(EXIT_INPUT_ERROR)
+    if debug:
+        traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
     print(describe_bug(error), file=sys.stderr, flush=True)
     sys.exit(EXIT_BUG)

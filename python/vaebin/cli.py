@@ -55,7 +55,7 @@ quiet_option = click.option("--quiet", "-q", is_flag=True, help="Only print warn
 @click.option(
     "--debug",
     is_flag=True,
-    help="On a failure, print the full traceback (also VAEBIN_DEBUG=1).",
+    help="On a bug (not bad input), print the full traceback (also VAEBIN_DEBUG=1).",
 )
 def main(debug: bool) -> None:
     """vaebin-rs: metagenomic binning with a variational autoencoder.
@@ -64,7 +64,7 @@ def main(debug: bool) -> None:
     them and HDBSCAN clusters the embedding into genome bins.
     """
     if debug:
-        _cli_errors.enable_debug()
+        click.get_current_context().call_on_close(_cli_errors.enable_debug())
 
 
 def _bams_from(bams: tuple[Path, ...], bamdir: Path | None) -> tuple[Path, ...]:
