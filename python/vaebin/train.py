@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from vaebin.encode import ModelInput, NormalisationStats
 from vaebin.model import VAE, ModelConfig
+from vaebin.progress import Progress
 from vaebin.train_config import TrainConfig
 
 _CHECKPOINT_FORMAT = "vaebin-model"
@@ -99,12 +98,6 @@ def _model_features(model: TrainedModel, model_input: ModelInput) -> np.ndarray:
     return _scaled_features(model_input.feature_matrix(), model.feature_low, model.feature_high)
 
 
-def _show_progress(progress: bool | None, quiet: bool) -> bool:
-    if progress is not None:
-        return progress
-    return not quiet and sys.stderr.isatty()
-
-
 def train_vae(
     model_input: ModelInput,
     config: TrainConfig | None = None,
@@ -113,7 +106,8 @@ def train_vae(
 ) -> TrainResult:
     """Train a VAE on `model_input` and return the latent means of its contigs.
 
-    `progress` None shows a progress bar only on a terminal and when not quiet.
+    `progress` None shows a progress bar on a terminal and a log line every 30 s elsewhere
+    (`vaebin.progress`); True forces the bar, False the log lines; `config.quiet` silences both.
     `model_config` overrides the architecture of the preset.
     """
     config = (config or TrainConfig()).resolved(model_input.n_samples)
@@ -145,14 +139,13 @@ def train_vae(
             for module in vae.modules():
                 if isinstance(module, torch.nn.BatchNorm1d):
                     module.eval()
-        bar = tqdm(
-            total=epochs,
-            desc="training",
-            unit="epoch",
-            file=sys.stderr,
-            disable=not _show_progress(progress, config.quiet),
-        )
-        with bar:
+        with Progress(
+            "training",
+            epochs,
+            "epoch",
+            quiet=config.quiet,
+            bar=None if progress is None else progress and not config.quiet,
+        ) as bar:
             for epoch in range(epochs):
                 if epoch in doubling:
                     batch_size = min(batch_size * 2, n_contigs)
@@ -173,8 +166,7 @@ def train_vae(
                         sums[name] = sums.get(name, 0.0) + value.detach()
                 epoch_means = {name: float(total) / n_batches for name, total in sums.items()}
                 history.append(epoch_means)
-                bar.set_postfix(loss=f"{epoch_means['loss']:.4g}", batch=batch_size)
-                bar.update(1)
+                bar.update(1, loss=epoch_means["loss"], batch=batch_size)
         vae.eval()
 
     trained = TrainedModel(
