@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vaebin.cluster import CLUSTER_STEPS
 from vaebin.io.cami import read_cami_binning
 from vaebin.pipeline import load_features, save_features
 from vaebin.simulate import SimulationConfig, simulate_community
@@ -79,6 +80,14 @@ def test_bin_writes_every_output(binned: Path, community) -> None:
     assert summary["parameters"]["train"]["epochs"] == 30
     assert summary["parameters"]["train"]["batch_doubling_epochs"] == [2, 8, 15, 22]
     assert set(summary["steps"]) == {"features", "train", "cluster", "write"}
+    # Every clustering step is listed, in order, with what it did or why it was skipped.
+    cluster_steps = {step["name"]: step for step in summary["cluster_steps"]}
+    assert list(cluster_steps) == [step.name for step in CLUSTER_STEPS] + ["name_bins"]
+    assert cluster_steps["merge_same_depth"]["skipped_because"] == (
+        "needs the depths of at least 3 samples (depth_min_samples); 2 given"
+    )
+    assert cluster_steps["hdbscan"]["ran"] and cluster_steps["hdbscan"]["clusters_after"] > 0
+    assert cluster_steps["name_bins"]["clusters_after"] == summary["counts"]["bins"]
     assert all(step["peak_rss_mb"] > 0 for step in summary["steps"].values())
     assert sum(b["bp"] for b in summary["bins"]) == summary["counts"]["binned_bp"]
     assert np.load(binned / "latent.npy").shape[0] == summary["counts"]["contigs_embedded"]

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from vaebin.cluster import (
+    CLUSTER_STEPS,
     ClusterConfig,
     _assign_leftovers,
     _merge_same_depth,
+    _moved,
     _reassign_noise,
     _split_mixed_depth,
     cluster_latent,
+    with_settings,
 )
 from vaebin.errors import InputDataError, ParameterError
 
@@ -490,3 +495,84 @@ def test_cluster_latent_splits_strains_by_default_with_depths_of_three_samples()
     assert result.bin_names[result.labels[0]] == "bin.1"
     assert len(cluster_latent(points, lengths, names, on, depths=depths[:, :2]).bin_names) == 1
     assert len(cluster_latent(points, lengths, names, on).bin_names) == 1
+
+
+# --- the steps as a declared list, and every setting reachable ----------------------------------
+
+
+def test_every_step_is_recorded_in_order_with_what_it_did_or_why_not() -> None:
+    points, truth = blobs(n_blobs=3, per_blob=40)
+    lengths = np.full(points.shape[0], 10_000)
+    depths = np.repeat(np.array([[2.0, 8.0], [9.0, 1.0], [4.0, 4.0]]), 40, axis=0)
+    result = cluster_latent(points, lengths, np.arange(lengths.size).astype(str),
+                            ClusterConfig(min_bin_size=100_000), depths=depths)  # fmt: skip
+    records = {record.name: record for record in result.steps}
+    assert list(records) == [step.name for step in CLUSTER_STEPS] + ["name_bins"]
+    two_samples = "needs the depths of at least 3 samples (depth_min_samples); 2 given"
+    assert records["merge_same_depth"].skipped_because == two_samples
+    assert records["split_mixed_depth"].skipped_because == two_samples
+    assert records["reassign_noise"].skipped_because == "off (reassign_noise = False)"
+    assert records["vote_unclustered"].skipped_because == (
+        "every contig went through HDBSCAN (max_hdbscan_contigs)"
+    )
+    hdbscan = records["hdbscan"]
+    assert hdbscan.ran and (hdbscan.clusters_before, hdbscan.clusters_after) == (0, 3)
+    assert hdbscan.unbinned_before == 120 and hdbscan.contigs_moved == 120 - hdbscan.unbinned_after
+    # The records chain: each step starts from what the last one that ran left.
+    ran = [record for record in result.steps if record.ran]
+    for previous, record in itertools.pairwise(ran):
+        assert record.unbinned_before == previous.unbinned_after
+        assert record.clusters_before == previous.clusters_after
+    assert ran[-1].unbinned_after == int((result.labels < 0).sum())
+    assert same_partition(result.labels, truth)
+    without_depths = cluster_latent(points, lengths, np.arange(lengths.size).astype(str))
+    assert without_depths.steps[3].skipped_because == "no depths given"
+    assert result.step_summaries()[0]["name"] == "hdbscan"
+
+
+def test_the_noise_count_is_what_density_clustering_left() -> None:
+    points, _ = blobs(n_blobs=2, per_blob=40, seed=4)
+    points = np.vstack([points, [[200.0] * 8]]).astype(np.float32)  # a far outlier
+    lengths = np.full(points.shape[0], 10_000)
+    config = ClusterConfig(min_bin_size=100_000, long_contig_bin_bp=None)
+    result = cluster_latent(points, lengths, np.arange(lengths.size).astype(str), config)
+    records = {record.name: record for record in result.steps}
+    assert result.n_noise == records["recluster"].unbinned_after >= 1
+
+
+def test_moved_contigs_compare_partitions_not_label_numbers() -> None:
+    before = np.array([0, 0, 1, 1, 1, -1, 2])
+    after = np.array([5, 5, 5, 5, 7, 3, -1])
+    # Cluster 0 -> 5 (relabelled, not moved); cluster 1 mostly -> 5, so its member now in 7
+    # moved; the noise contig and the contig that became noise moved too.
+    assert _moved(before, after).tolist() == [False, False, False, False, True, True, True]
+    assert not _moved(before, np.where(before >= 0, before + 10, -1)).any()
+
+
+def test_settings_reach_every_field_by_name_and_type() -> None:
+    base = ClusterConfig()
+    changed = with_settings(
+        base,
+        ["merge_max_separation=3", "long_contig_bin_bp=none", "recluster=false",
+         "spread-members=12", "split_separator=C", "min_samples=None"],
+    )  # fmt: skip
+    assert changed.merge_max_separation == 3.0 and changed.long_contig_bin_bp is None
+    assert changed.recluster is False and changed.spread_members == 12
+    assert changed.split_separator == "C" and changed.min_samples is None
+    assert with_settings(base, []) == base
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("threads=4", "expected NAME=VALUE with NAME one of assign_leftovers, "),
+        ("min_bin_size", "expected NAME=VALUE"),
+        ("min_bin_size=big", "'min_bin_size=big': min_bin_size takes an int value"),
+        ("recluster=maybe", "recluster takes a bool value"),
+        ("min_bin_size=none", "min_bin_size takes an int value"),
+        ("leftover_agreement=1", "--cluster-param: leftover_agreement must be a majority"),
+    ],
+)
+def test_bad_settings_name_the_setting(setting: str, message: str) -> None:
+    with pytest.raises(ParameterError, match=re.escape(message)):
+        with_settings(ClusterConfig(), [setting])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +16,14 @@ from vaebin.cluster import ClusterConfig, cluster_latent
 from vaebin.encode import ModelInput, build_model_input
 from vaebin.errors import FormatError, ParameterError
 from vaebin.model import VAE, ModelConfig, VAEOutput, block_loss_weights, kl_divergence, vae_loss
-from vaebin.train import TrainConfig, encode_latent, load_model, save_model, train_vae
+from vaebin.train import (
+    LeanAdam,
+    TrainConfig,
+    encode_latent,
+    load_model,
+    save_model,
+    train_vae,
+)
 
 # On the CPU also where a GPU is present: the round trips compare bit for bit.
 FAST = TrainConfig(
@@ -231,3 +240,41 @@ def test_load_rejects_other_files(tmp_path: Path) -> None:
     path.write_text("hello")
     with pytest.raises(FormatError, match="not a"):
         load_model(path)
+
+
+def test_lean_adam_gives_torch_adams_parameters_bit_for_bit() -> None:
+    """LeanAdam replaces torch.optim.Adam only to keep torch._dynamo unloaded (150 MB)."""
+
+    def trained(make_optimizer) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(
+            torch.nn.Linear(20, 32), torch.nn.BatchNorm1d(32), torch.nn.LeakyReLU(),
+            torch.nn.Linear(32, 5),
+        )  # fmt: skip
+        inputs, targets = torch.randn(64, 20), torch.randn(64, 5)
+        optimizer = make_optimizer(net.parameters())
+        for _ in range(50):
+            optimizer.zero_grad(set_to_none=True)
+            ((net(inputs) - targets) ** 2).mean().backward()
+            optimizer.step()
+        return [parameter.detach().clone() for parameter in net.parameters()]
+
+    ours = trained(lambda parameters: LeanAdam(parameters, lr=3e-3))
+    for foreach in (False, True):
+        reference = trained(lambda p, f=foreach: torch.optim.Adam(p, lr=3e-3, foreach=f))
+        assert all(torch.equal(a, b) for a, b in zip(ours, reference, strict=True))
+    assert not torch.equal(ours[0], trained(lambda p: LeanAdam(p, lr=1e-3))[0])
+
+
+def test_training_leaves_torch_dynamo_unloaded() -> None:
+    code = (
+        "import sys; from test_model import FAST, TINY, synthetic_input; "
+        "from vaebin.train import train_vae; "
+        "train_vae(synthetic_input(), FAST, model_config=TINY); "
+        "print('torch._dynamo' in sys.modules)"
+    )
+    tests = Path(__file__).resolve().parent
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tests, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "False"

@@ -240,6 +240,17 @@ def _train_options(function: Any) -> Any:
     return function
 
 
+cluster_param_option = click.option(
+    "--cluster-param",
+    "cluster_params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set any clustering threshold by its ClusterConfig name (repeatable), e.g. "
+    "merge_max_separation=3 or long_contig_bin_bp=none; applied after the options above. "
+    "summary.json's cluster_steps says what each step did.",
+)
+
+
 def _cluster_options(function: Any) -> Any:
     from vaebin.cluster import ClusterConfig
 
@@ -356,6 +367,7 @@ def _cluster_options(function: Any) -> Any:
             show_default=True,
             help="Bins are named <prefix>.<n>.",
         ),
+        cluster_param_option,
     ]
     for option in reversed(options):
         function = option(function)
@@ -408,14 +420,15 @@ CLUSTER_PARAMETERS = (
 
 def _cluster_config(options: dict[str, Any], threads: int | None) -> Any:
     """ClusterConfig from the values of the _cluster_options of a command."""
-    from vaebin.cluster import ClusterConfig
+    from vaebin.cluster import ClusterConfig, with_settings
 
     values = {name: options.pop(name) for name in CLUSTER_PARAMETERS}
+    settings = options.pop("cluster_params")
     # The options are the config's fields, but for one name and two "none" spellings.
     values["cluster_selection_method"] = values.pop("cluster_selection")
     values["max_hdbscan_contigs"] = values["max_hdbscan_contigs"] or None
     values["split_separator"] = values["split_separator"] or None
-    return ClusterConfig(**values, threads=threads or 1)
+    return with_settings(ClusterConfig(**values, threads=threads or 1), settings)
 
 
 @main.command("bin")
@@ -645,6 +658,7 @@ def bin_command(
     help="Drop bins of fewer read bases than this.",
 )
 @click.option("--bin-prefix", default="bin", show_default=True, help="Bins are named <prefix>.<n>.")
+@cluster_param_option
 @click.option(
     "--no-reads-output", is_flag=True, help="Do not write bins/* and unbinned.* read files."
 )
@@ -682,6 +696,7 @@ def bin_reads(
     min_samples: int,
     min_bin_size: int,
     bin_prefix: str,
+    cluster_params: tuple[str, ...],
     no_reads_output: bool,
     plot: bool,
     truth: Path | None,
@@ -694,6 +709,7 @@ def bin_reads(
     Writes read_clusters.tsv (clustername, readname), bins/<prefix>.<n>.fq.gz (.fa.gz for FASTA
     input), unbinned.fq.gz, summary.json, model.pt, latent.npy and features/.
     """
+    from vaebin.cluster import with_settings
     from vaebin.reads import (
         ReadBinRequest,
         ReadFeatureConfig,
@@ -746,13 +762,16 @@ def bin_reads(
             graph_vote_rounds=graph_vote_rounds,
         ),
         train_config,
-        read_cluster_config(
-            min_cluster_size=min_cluster_size,
-            min_samples=min_samples,
-            min_bin_size=min_bin_size,
-            max_hdbscan_contigs=max_hdbscan_reads,
-            bin_prefix=bin_prefix,
-            threads=threads or 1,
+        with_settings(
+            read_cluster_config(
+                min_cluster_size=min_cluster_size,
+                min_samples=min_samples,
+                min_bin_size=min_bin_size,
+                max_hdbscan_contigs=max_hdbscan_reads,
+                bin_prefix=bin_prefix,
+                threads=threads or 1,
+            ),
+            cluster_params,
         ),
     )
     counts = summary["counts"]

@@ -8,13 +8,17 @@ latent space and then split per sample, so each sample gets its own bins.
 
 from __future__ import annotations
 
+import logging
+import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
 from vaebin.errors import InputDataError, ParameterError
+
+log = logging.getLogger("vaebin")
 
 METRICS = ("cosine", "euclidean")
 SELECTION_METHODS = ("eom", "leaf")
@@ -22,11 +26,6 @@ SELECTION_METHODS = ("eom", "leaf")
 _REASSIGN_CHUNK = 4096
 # Neighbour votes compute distances in blocks of at most this many (query, anchor) pairs.
 _VOTE_BLOCK_PAIRS = 1 << 23
-# Grouping looks at no more than this many noise contigs (the longest) and, per cluster, at its
-# this many longest members for the within-genome distance (the same number of members measure
-# a re-clustering part's spread).
-_GROUP_MAX_CONTIGS = 4000
-_LONGEST_MEMBERS = 20
 
 
 @dataclass(frozen=True)
@@ -120,6 +119,62 @@ class ClusterConfig:
     split_min_depth_crossing: float = 0.5
     split_min_confidence: float = 0.6
     depth_min_samples: int = 3
+    # A cluster's spread (its within-genome distance) is the median distance between its this
+    # many longest members; the same measure serves re-clustering, merging and grouping.
+    spread_members: int = 20
+    # Grouping (group_leftovers, split_linked_groups) links at most this many contigs, the
+    # longest (single linkage is quadratic in memory).
+    group_max_contigs: int = 4000
+
+
+def with_settings(config: ClusterConfig, settings: Sequence[str]) -> ClusterConfig:
+    """`config` with `NAME=VALUE` settings applied (the CLI's --cluster-param): NAME is any
+    ClusterConfig field but threads, VALUE is read as the field's type ('none' for an optional
+    one, true/false for a switch)."""
+    types = {f.name: str(f.type) for f in fields(ClusterConfig) if f.name != "threads"}
+    changes: dict[str, object] = {}
+    for setting in settings:
+        name, equals, text = setting.partition("=")
+        name = name.strip().replace("-", "_")
+        if not equals or name not in types:
+            raise ParameterError(
+                f"--cluster-param {setting!r}: expected NAME=VALUE with NAME one of "
+                f"{', '.join(sorted(types))}"
+            )
+        changes[name] = _setting_value(name, types[name], text.strip(), setting)
+    updated = replace(config, **changes)  # type: ignore[arg-type]
+    try:
+        _validate(updated)
+    except ParameterError as error:
+        raise ParameterError(f"--cluster-param: {error}") from None
+    return updated
+
+
+def _article(optional: bool, kind: str) -> str:
+    if optional:
+        return f"an optional {kind}"
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+
+
+def _setting_value(name: str, kind: str, text: str, setting: str) -> object:
+    optional = kind.endswith("| None")
+    if optional and text.lower() == "none":
+        return None
+    base = kind.removesuffix("| None").strip()
+    try:
+        if base == "bool":
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+                raise ValueError(text)
+            return text.lower() in ("true", "1", "yes", "on")
+        if base == "int":
+            return int(text)
+        if base == "float":
+            return float(text)
+        return text
+    except ValueError:
+        raise ParameterError(
+            f"--cluster-param {setting!r}: {name} takes {_article(optional, base)} value"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -132,6 +187,12 @@ class ClusterResult:
     n_noise: int
     n_reassigned: int
     n_small_bins_dropped: int
+    steps: tuple[StepRecord, ...] = ()
+    """What each step of CLUSTER_STEPS did, or why it was skipped, in the order run."""
+
+    def step_summaries(self) -> list[dict[str, object]]:
+        """The step records as plain dicts (summary.json's `cluster_steps`)."""
+        return [asdict(step) for step in self.steps]
 
     def contig_bins(self, names: Sequence[str] | np.ndarray) -> dict[str, str]:
         """Mapping contig name -> bin name for the binned contigs."""
@@ -139,6 +200,11 @@ class ClusterResult:
         bin_names = np.asarray(self.bin_names, dtype=object)
         contig_names = np.asarray(names, dtype=object)
         return dict(zip(contig_names[binned], bin_names[self.labels[binned]], strict=True))
+
+
+def _longest(rows: np.ndarray, lengths: np.ndarray, count: int) -> np.ndarray:
+    """The `count` longest of `rows` (longest first; equal lengths in row order)."""
+    return rows[np.argsort(-lengths[rows], kind="stable")[:count]]
 
 
 def _validate(config: ClusterConfig) -> None:
@@ -165,6 +231,8 @@ def _validate(config: ClusterConfig) -> None:
         raise ParameterError("reassign_quantile must be in (0, 1]")
     if config.split_separator == "":
         raise ParameterError("the split separator must not be empty")
+    if config.spread_members < 2 or config.group_max_contigs < 2:
+        raise ParameterError("spread_members and group_max_contigs must be at least 2")
     if config.max_hdbscan_contigs is not None and config.max_hdbscan_contigs < 2:
         raise ParameterError("max_hdbscan_contigs must be at least 2 (or None for no limit)")
     if not config.leftover_neighbours / 2 < config.leftover_agreement <= config.leftover_neighbours:
@@ -230,14 +298,14 @@ def _split_clusters(
     the cluster is clustered alone, or else groups linked within a genome's own spread."""
     result = labels.copy()
     next_label = int(labels.max(initial=-1)) + 1
-    threshold = _within_genome_distance(points, labels, lengths)
+    threshold = _within_genome_distance(points, labels, lengths, config)
     for cluster in np.unique(labels[labels >= 0]):
         members = np.flatnonzero(labels == cluster)
         if members.size < 2 or lengths[members].sum() < 2 * config.min_bin_size:
             continue
         parts = _dense_parts(points, members, lengths, config)
         if len(parts) < 2 and config.split_linked_groups and threshold > 0:
-            parts = _linked_parts(points, members, lengths, threshold, config.min_bin_size)
+            parts = _linked_parts(points, members, lengths, threshold, config)
         if len(parts) < 2:
             continue
         groups = _separated_groups(parts, points, lengths, config)
@@ -270,19 +338,19 @@ def _linked_parts(
     members: np.ndarray,
     lengths: np.ndarray,
     threshold: float,
-    min_bin_size: int,
+    config: ClusterConfig,
 ) -> list[np.ndarray]:
     """Single-linkage groups, within `threshold`, of at least two contigs and min_bin_size bp
     among a cluster's longest members: a genome in fewer contigs than min_cluster_size that
     HDBSCAN merged into a neighbour's cluster. (A lone contig has no spread to compare with.)"""
     from scipy.cluster.hierarchy import fcluster, linkage
 
-    longest = members[np.argsort(-lengths[members], kind="stable")[:_GROUP_MAX_CONTIGS]]
+    longest = _longest(members, lengths, config.group_max_contigs)
     if longest.size < 2:
         return []
     groups = fcluster(linkage(points[longest], method="single"), t=threshold, criterion="distance")
     parts = [np.sort(longest[groups == group]) for group in np.unique(groups)]
-    return [part for part in parts if part.size >= 2 and lengths[part].sum() >= min_bin_size]
+    return [part for part in parts if part.size >= 2 and lengths[part].sum() >= config.min_bin_size]
 
 
 def _separated_groups(
@@ -290,7 +358,7 @@ def _separated_groups(
 ) -> list[np.ndarray]:
     """Join parts that lie less than `split_min_separation` times farther apart than their own
     contigs do (transitively); the member rows of each resulting group."""
-    longest = [part[np.argsort(-lengths[part], kind="stable")[:_LONGEST_MEMBERS]] for part in parts]
+    longest = [_longest(part, lengths, config.spread_members) for part in parts]
     within = [_median_distance(points[rows]) for rows in longest]
 
     def close(first: int, second: int) -> bool:
@@ -322,7 +390,7 @@ def _merge_same_depth(
     longest, spread, profile = [], [], []
     for cluster in clusters:
         members = np.flatnonzero(labels == cluster)
-        longest.append(members[np.argsort(-lengths[members], kind="stable")[:_LONGEST_MEMBERS]])
+        longest.append(_longest(members, lengths, config.spread_members))
         spread.append(_median_distance(points[longest[-1]]))
         weights = lengths[members].astype(np.float64)
         profile.append(
@@ -554,66 +622,290 @@ def cluster_latent(
     )
 
     depth_matrix = None
+    depths_given = 0
     if depths is not None:
         depth_matrix = np.asarray(depths, dtype=np.float64).reshape(n_contigs, -1)
-        if depth_matrix.shape[1] < config.depth_min_samples:
-            depth_matrix = None
+        depths_given = depth_matrix.shape[1]
 
-    points = _prepare_points(latent, config.metric)
+    work = _Work(_prepare_points(latent, config.metric), lengths, depths_given, config)
+    if depth_matrix is not None and depth_matrix.shape[1] >= config.depth_min_samples:
+        work.depths = depth_matrix
+    labels = np.full(n_contigs, -1, dtype=np.int64)
+    records: list[StepRecord] = []
+    n_noise = n_reassigned = 0
+    for step in CLUSTER_STEPS:
+        reason = _skip_reason(step, work)
+        if reason is not None:
+            records.append(StepRecord(step.name, False, reason))
+            continue
+        started = time.perf_counter()
+        before = labels
+        labels = step.run(work, labels)
+        records.append(_record(step.name, before, labels, lengths, time.perf_counter() - started))
+        if step.name in ("reassign_noise", "assign_leftovers"):
+            n_reassigned += int((before < 0).sum() - (labels < 0).sum())
+        if step.name in _DENSITY_STEPS:
+            n_noise = int((labels < 0).sum())  # noise left by density clustering
+    result = _name_bins(labels, lengths, samples, n_noise, n_reassigned, config)
+    records.append(
+        StepRecord(
+            "name_bins",
+            True,
+            None,
+            clusters_before=_count_clusters(labels),
+            clusters_after=len(result.bin_names),
+            unbinned_before=int((labels < 0).sum()),
+            unbinned_after=int((result.labels < 0).sum()),
+            details={
+                "small_bins_dropped": result.n_small_bins_dropped,
+                "split_per_sample": config.split_separator is not None,
+            },
+        )
+    )
+    for record in records:
+        if record.ran:
+            log.info(
+                "cluster step %s: %d contigs moved, clusters %d -> %d, unbinned %d -> %d",
+                record.name,
+                record.contigs_moved,
+                record.clusters_before,
+                record.clusters_after,
+                record.unbinned_before,
+                record.unbinned_after,
+            )
+        else:
+            log.info("cluster step %s skipped: %s", record.name, record.skipped_because)
+    return replace(result, steps=tuple(records))
+
+
+# ---------------------------------------------------------------------------------------------
+# the clustering steps, run in the order of CLUSTER_STEPS
+
+
+@dataclass
+class _Work:
+    """What the steps share: the points HDBSCAN sees, the contigs' lengths and depths."""
+
+    points: np.ndarray
+    lengths: np.ndarray
+    depth_samples: int
+    """Columns of the depths given (0: none), whether or not enough for the depth steps."""
+    config: ClusterConfig
+    depths: np.ndarray | None = None
+    """Contigs x samples depths, when at least config.depth_min_samples samples were given."""
+    subset: np.ndarray | None = None
+    """Rows HDBSCAN clustered (the longest max_hdbscan_contigs); None: too few for density."""
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What one clustering step did to the contigs' clusters, or why it did not run."""
+
+    name: str
+    ran: bool
+    skipped_because: str | None = None
+    contigs_moved: int = 0
+    """Contigs whose cluster (or noise) changed in this step."""
+    bp_moved: int = 0
+    clusters_before: int = 0
+    clusters_after: int = 0
+    unbinned_before: int = 0
+    unbinned_after: int = 0
+    seconds: float = 0.0
+    details: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClusterStep:
+    """One named step: `switch` is the ClusterConfig field that turns it on (None: always on)."""
+
+    name: str
+    switch: str | None
+    needs_depths: bool
+    run: Callable[[_Work, np.ndarray], np.ndarray]
+    does: str
+
+
+def _count_clusters(labels: np.ndarray) -> int:
+    return int(np.unique(labels[labels >= 0]).size)
+
+
+def _record(
+    name: str, before: np.ndarray, after: np.ndarray, lengths: np.ndarray, seconds: float
+) -> StepRecord:
+    # A contig moved when its cluster changed: compare the partitions, not the label numbers.
+    moved = _moved(before, after)
+    return StepRecord(
+        name,
+        True,
+        None,
+        contigs_moved=int(moved.sum()),
+        bp_moved=int(lengths[moved].sum()),
+        clusters_before=_count_clusters(before),
+        clusters_after=_count_clusters(after),
+        unbinned_before=int((before < 0).sum()),
+        unbinned_after=int((after < 0).sum()),
+        seconds=round(seconds, 3),
+    )
+
+
+def _moved(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Contigs whose cluster changed: noise status changed, or their new cluster is not the one
+    most of their old cluster's members went to (relabelling alone moves nothing)."""
+    moved = (before < 0) != (after < 0)
+    both = np.flatnonzero((before >= 0) & (after >= 0))
+    if both.size:
+        pairs = np.stack([before[both], after[both]], axis=1)
+        unique_pairs, counts = np.unique(pairs, axis=0, return_counts=True)
+        # For each old cluster, the new cluster most of its members are in (ties: the lower).
+        order = np.lexsort((unique_pairs[:, 1], -counts, unique_pairs[:, 0]))
+        ranked = unique_pairs[order]
+        first = np.ones(ranked.shape[0], dtype=bool)
+        first[1:] = ranked[1:, 0] != ranked[:-1, 0]
+        main_of = dict(zip(ranked[first, 0].tolist(), ranked[first, 1].tolist(), strict=True))
+        main = np.array([main_of[label] for label in before[both].tolist()], dtype=np.int64)
+        moved[both] = after[both] != main
+    return moved
+
+
+def _skip_reason(step: ClusterStep, work: _Work) -> str | None:
+    config = work.config
+    if step.switch is not None and getattr(config, step.switch) in (False, None):
+        return f"off ({step.switch} = {getattr(config, step.switch)})"
+    if step.needs_depths and work.depths is None:
+        if work.depth_samples == 0:
+            return "no depths given"
+        return (
+            f"needs the depths of at least {config.depth_min_samples} samples "
+            f"(depth_min_samples); {work.depth_samples} given"
+        )
+    if step.name in ("recluster", "vote_unclustered", "merge_same_depth") and work.subset is None:
+        return f"fewer contigs than min_cluster_size ({config.min_cluster_size}): one bin"
+    if step.name == "vote_unclustered" and work.subset.size == work.lengths.size:
+        return "every contig went through HDBSCAN (max_hdbscan_contigs)"
+    return None
+
+
+def _step_hdbscan(work: _Work, labels: np.ndarray) -> np.ndarray:
+    """HDBSCAN on all contigs, or on the longest max_hdbscan_contigs."""
+    config, lengths = work.config, work.lengths
+    n_contigs = lengths.shape[0]
     if n_contigs < max(3, config.min_cluster_size):
         # Too few points to tell genomes apart by density: the best one can do is one bin.
-        raw_labels = np.zeros(n_contigs, dtype=np.int64)
-    else:
-        raw_labels = _density_clusters(points, lengths, config)
-        if config.merge_same_depth and depth_matrix is not None:
-            raw_labels = _merge_same_depth(points, raw_labels, lengths, depth_matrix, config)
-    n_noise = int((raw_labels < 0).sum())
-    labels = raw_labels
-    if config.reassign_noise:
-        labels = _reassign_noise(points, raw_labels, config.reassign_quantile)
-    n_reassigned = int(n_noise - (labels < 0).sum())
-    if config.group_leftovers:
-        labels = _group_leftovers(points, labels, lengths, config)
-    if config.long_contig_bin_bp is not None:
-        long_noise = np.flatnonzero((labels < 0) & (lengths >= config.long_contig_bin_bp))
-        labels = labels.copy()
-        labels[long_noise] = labels.max(initial=-1) + 1 + np.arange(long_noise.size)
-    if config.assign_leftovers:
-        before = int((labels < 0).sum())
-        labels = _assign_leftovers(points, labels, lengths, config)
-        n_reassigned += before - int((labels < 0).sum())
-    if config.split_mixed_depth and depth_matrix is not None:
-        labels = _split_mixed_depth(labels, lengths, depth_matrix, config)
-    return _name_bins(labels, lengths, samples, n_noise, n_reassigned, config)
-
-
-def _density_clusters(points: np.ndarray, lengths: np.ndarray, config: ClusterConfig) -> np.ndarray:
-    """HDBSCAN (and re-clustering) labels of all contigs, or of the longest
-    `max_hdbscan_contigs` with the others voted into their clusters."""
-    n_contigs = lengths.shape[0]
+        work.subset = None
+        return np.zeros(n_contigs, dtype=np.int64)
     limit = config.max_hdbscan_contigs
     if limit is None or n_contigs <= limit:
         subset = np.arange(n_contigs)
     else:
         # Longest first; equal lengths keep input order, so the subset is reproducible.
         subset = np.sort(np.argsort(-lengths, kind="stable")[:limit])
-    labels = _hdbscan_labels(points[subset], config)
-    if config.recluster:
-        labels = _split_clusters(points[subset], labels, lengths[subset], config)
-    if subset.size == n_contigs:
-        return labels
-    full = np.full(n_contigs, -1, dtype=np.int64)
-    full[subset] = labels
-    rest = np.setdiff1d(np.arange(n_contigs), subset, assume_unique=True)
-    return _vote_labels(points, full, subset[labels >= 0], rest, config)
+    work.subset = subset
+    result = np.full(n_contigs, -1, dtype=np.int64)
+    result[subset] = _hdbscan_labels(work.points[subset], config)
+    return result
 
 
-def _within_genome_distance(points: np.ndarray, labels: np.ndarray, lengths: np.ndarray) -> float:
+def _step_recluster(work: _Work, labels: np.ndarray) -> np.ndarray:
+    subset = work.subset
+    assert subset is not None
+    result = labels.copy()
+    result[subset] = _split_clusters(
+        work.points[subset], labels[subset], work.lengths[subset], work.config
+    )
+    return result
+
+
+def _step_vote_unclustered(work: _Work, labels: np.ndarray) -> np.ndarray:
+    subset = work.subset
+    assert subset is not None
+    rest = np.setdiff1d(np.arange(labels.shape[0]), subset, assume_unique=True)
+    return _vote_labels(work.points, labels, subset[labels[subset] >= 0], rest, work.config)
+
+
+def _step_merge_same_depth(work: _Work, labels: np.ndarray) -> np.ndarray:
+    assert work.depths is not None
+    return _merge_same_depth(work.points, labels, work.lengths, work.depths, work.config)
+
+
+def _step_reassign_noise(work: _Work, labels: np.ndarray) -> np.ndarray:
+    return _reassign_noise(work.points, labels, work.config.reassign_quantile)
+
+
+def _step_group_leftovers(work: _Work, labels: np.ndarray) -> np.ndarray:
+    return _group_leftovers(work.points, labels, work.lengths, work.config)
+
+
+def _step_long_contig_bins(work: _Work, labels: np.ndarray) -> np.ndarray:
+    long_noise = np.flatnonzero((labels < 0) & (work.lengths >= work.config.long_contig_bin_bp))
+    result = labels.copy()
+    result[long_noise] = labels.max(initial=-1) + 1 + np.arange(long_noise.size)
+    return result
+
+
+def _step_assign_leftovers(work: _Work, labels: np.ndarray) -> np.ndarray:
+    return _assign_leftovers(work.points, labels, work.lengths, work.config)
+
+
+def _step_split_mixed_depth(work: _Work, labels: np.ndarray) -> np.ndarray:
+    assert work.depths is not None
+    return _split_mixed_depth(labels, work.lengths, work.depths, work.config)
+
+
+# The clustering, step by step. Each reads the labels the previous steps left (-1: noise) and
+# returns new ones; ClusterConfig holds every setting; ClusterResult.steps records what each
+# did (or why it was skipped) and run_bin writes that to summary.json as `cluster_steps`.
+CLUSTER_STEPS: tuple[ClusterStep, ...] = (
+    ClusterStep(
+        "hdbscan", None, False, _step_hdbscan,
+        "HDBSCAN on the latent means (the longest max_hdbscan_contigs contigs)",
+    ),
+    ClusterStep(
+        "recluster", "recluster", False, _step_recluster,
+        "split clusters holding several dense or linked parts of bin size",
+    ),
+    ClusterStep(
+        "vote_unclustered", None, False, _step_vote_unclustered,
+        "contigs beyond max_hdbscan_contigs join the cluster of most of their nearest "
+        "clustered contigs",
+    ),
+    ClusterStep(
+        "merge_same_depth", "merge_same_depth", True, _step_merge_same_depth,
+        "join close clusters with the same depth in every sample",
+    ),
+    ClusterStep(
+        "reassign_noise", "reassign_noise", False, _step_reassign_noise,
+        "noise contigs within a cluster's own spread join it",
+    ),
+    ClusterStep(
+        "group_leftovers", "group_leftovers", False, _step_group_leftovers,
+        "noise contigs linked within a genome's spread and of bin size become a bin",
+    ),
+    ClusterStep(
+        "long_contig_bins", "long_contig_bin_bp", False, _step_long_contig_bins,
+        "an unbinned contig of at least long_contig_bin_bp is a bin of its own",
+    ),
+    ClusterStep(
+        "assign_leftovers", "assign_leftovers", False, _step_assign_leftovers,
+        "noise contigs join the bin most of their nearest binned contigs are in",
+    ),
+    ClusterStep(
+        "split_mixed_depth", "split_mixed_depth", True, _step_split_mixed_depth,
+        "split bins whose contigs form two populations of crossing depths (strains)",
+    ),
+)  # fmt: skip
+# The steps that find clusters by density; the noise they leave is ClusterResult.n_noise.
+_DENSITY_STEPS = ("hdbscan", "recluster", "vote_unclustered", "merge_same_depth")
+
+
+def _within_genome_distance(
+    points: np.ndarray, labels: np.ndarray, lengths: np.ndarray, config: ClusterConfig
+) -> float:
     """Median over clusters of the median distance between a cluster's longest members."""
     medians = []
     for cluster in np.unique(labels[labels >= 0]):
         members = np.flatnonzero(labels == cluster)
-        longest = members[np.argsort(-lengths[members], kind="stable")[:_LONGEST_MEMBERS]]
+        longest = _longest(members, lengths, config.spread_members)
         if longest.size < 2:
             continue
         medians.append(_median_distance(points[longest]))
@@ -627,11 +919,11 @@ def _group_leftovers(
     from scipy.cluster.hierarchy import fcluster, linkage
 
     noise = np.flatnonzero(labels < 0)
-    threshold = _within_genome_distance(points, labels, lengths)
+    threshold = _within_genome_distance(points, labels, lengths, config)
     if noise.size < 2 or threshold <= 0:
         return labels
-    if noise.size > _GROUP_MAX_CONTIGS:
-        noise = np.sort(noise[np.argsort(-lengths[noise], kind="stable")[:_GROUP_MAX_CONTIGS]])
+    if noise.size > config.group_max_contigs:
+        noise = np.sort(_longest(noise, lengths, config.group_max_contigs))
     groups = fcluster(linkage(points[noise], method="single"), t=threshold, criterion="distance")
     result = labels.copy()
     next_label = int(labels.max(initial=-1)) + 1

@@ -422,6 +422,7 @@ def run_bin(
             "binned_bp": outputs["binned_bp"],
         },
         "bins": outputs["bins"],
+        "cluster_steps": clustering.step_summaries(),
         "final_loss": embedding.loss_history[-1] if embedding.loss_history else None,
         "steps": steps.steps,
         "seconds": round(time.perf_counter() - started, 3),

@@ -572,6 +572,7 @@ def run_bin_reads(
             "reads_moved_by_graph_vote": moved,
         },
         "bins": outputs["bins"],
+        "cluster_steps": clustering.step_summaries(),
         "final_loss": trained.loss_history[-1] if trained.loss_history else None,
         "steps": steps.steps,
         "seconds": round(time.perf_counter() - started, 3),
