@@ -48,8 +48,9 @@ while [ $# -gt 0 ]; do
 done
 case "$variant" in cpu | cuda) ;; *) die "--variant must be cpu or cuda, not '$variant'" ;; esac
 
-version=$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml | head -n 1)
-[ -n "$version" ] || die "no version in pyproject.toml"
+# The project's version is Cargo.toml's (the first top-level `version =` is [package]'s).
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
+[ -n "$version" ] || die "no version in Cargo.toml"
 tag=${tag:-localhost/vaebin-rs:$version-$variant}
 
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from project_version import python_version
 
 import vaebin
 from vaebin import features
@@ -27,7 +28,7 @@ tomllib = pytest.importorskip("tomllib", reason="reads pyproject.toml with Pytho
 ROOT = Path(__file__).resolve().parents[1]
 CONTAINERS = ROOT / "containers"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-VERSION = PYPROJECT["version"]
+VERSION = python_version()  # Cargo.toml's, through maturin
 
 
 # --- Dockerfile ---------------------------------------------------------------------------------

@@ -1,9 +1,12 @@
-"""Nextflow: the installer, the modules (stub and real runs), -resume, meta.yml lint, the pipeline.
+"""Nextflow: what nf-test cannot check. The module and pipeline tests are nf-tests.
 
-nf-test cannot be installed offline, so the cases of `nextflow/modules/local/vaebin/*/tests/
-main.nf.test` run here through small driver workflows instead: same inputs (the toy data set of
-`vaebin-rs simulate --preset toy --seed 1`), same checks, plus comparisons with the CLI's own
-output on the same files.
+`cd nextflow && nf-test test` runs `modules/local/vaebin/*/tests/main.nf.test` and
+`tests/main.nf.test` (real runs on the toy data set of `vaebin-rs simulate --preset toy --seed 1`,
+stub runs, snapshots); .ci/run runs it. Here: the Nextflow installer, meta.yml against main.nf,
+the module anatomy, the stubs' formats (GPU device switch and mixed FASTA/FASTQ included, without a
+GPU), -resume, the samplesheet and parameter checks, the modules' tables against the CLI's own on
+the same BAMs, the long-read pipeline on a samplesheet the CLI simulates, and the images and
+`docker run` options each task gets under -profile docker,gpu.
 
 Skipped only where java is missing; the Nextflow jars are installed by .ci/install-nextflow.sh
 into ${VAEBIN_CACHE:-~/.cache/vaebin} on first use.
@@ -12,7 +15,6 @@ into ${VAEBIN_CACHE:-~/.cache/vaebin} on first use.
 from __future__ import annotations
 
 import csv
-import filecmp
 import fnmatch
 import gzip
 import json
@@ -25,6 +27,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from project_version import python_version
 
 REPO = Path(__file__).resolve().parents[1]
 NEXTFLOW_DIR = REPO / "nextflow"
@@ -32,6 +35,8 @@ MODULES_DIR = NEXTFLOW_DIR / "modules" / "local" / "vaebin"
 INSTALLER = REPO / ".ci" / "install-nextflow.sh"
 MODULES = ["coverage", "mergedepths", "bin", "binreads", "simulate"]
 NEXTFLOW_VERSION = "24.10.0"
+# What `vaebin-rs --version` reports, hence what the modules' versions outputs carry.
+VERSION = python_version()
 
 pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="java is not installed")
 
@@ -376,6 +381,22 @@ def test_module_anatomy_is_nf_core(module: str) -> None:
     assert 'script "../main.nf"' in nf_test
     assert 'options "-stub"' in nf_test
     assert f'tag "vaebin/{module}"' in nf_test
+    # nf-test writes a missing snapshot and passes; CI (`nf-test test --ci`) needs it committed,
+    # with one entry per test case that asserts a snapshot.
+    snapshot = json.loads((folder / "tests" / "main.nf.test.snap").read_text())
+    cases = re.findall(r'test\("([^"]+)"\)\s*\{(.*?)\n    \}\n', nf_test, flags=re.S)
+    assert sorted(snapshot) == sorted(name for name, body in cases if "snapshot(" in body)
+
+
+def test_ci_runs_nf_test_from_the_pipeline_folder() -> None:
+    """nf-test.config sits in nextflow/ with the config file and helpers it names."""
+    config = (NEXTFLOW_DIR / "nf-test.config").read_text()
+    assert 'testsDir   "."' in config
+    assert (NEXTFLOW_DIR / "tests" / "nextflow.config").is_file()
+    assert (NEXTFLOW_DIR / "tests" / "lib" / "VaebinTest.groovy").is_file()
+    assert (NEXTFLOW_DIR / "tests" / "main.nf.test.snap").is_file()
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "cd nextflow" in ci and "nf-test test --ci" in ci
 
 
 def test_binreads_module_switches_device_and_image_as_bin_does() -> None:
@@ -685,7 +706,7 @@ def test_stub_outputs_have_the_real_formats(stub_run: Path) -> None:
         "VAEBIN_BINREADS",
         "VAEBIN_BINREADS_GPU",
     }
-    assert all(line.split("\t")[1:] == ["vaebin-rs", "0.1.0"] for line in versions)
+    assert all(line.split("\t")[1:] == ["vaebin-rs", VERSION] for line in versions)
 
 
 def test_resume_reruns_nothing(stub_run: Path, nextflow: Path, vaebin_cli: Path) -> None:
@@ -966,7 +987,6 @@ REAL_MODULES_BODY = """
             .toSortedList { a, b -> a[0].id <=> b[0].id }
             .map { pairs -> [ [ id:'toy' ], pairs.collect { pair -> pair[1] } ] }
     )
-    VAEBIN_BIN ( Channel.of( [ [ id:'toy' ], contigs, [], bams ] ) )
 """
 
 
@@ -974,18 +994,16 @@ REAL_MODULES_BODY = """
 def real_modules_run(
     tmp_path_factory: pytest.TempPathFactory, nextflow: Path, vaebin_cli: Path, simulated: Path
 ) -> Path:
-    """VAEBIN_COVERAGE per BAM, VAEBIN_MERGEDEPTHS, VAEBIN_BIN from the BAMs, as in the nf-tests."""
-    _require_commands(vaebin_cli, "coverage", "merge-depths", "bin")
+    """VAEBIN_COVERAGE per BAM and VAEBIN_MERGEDEPTHS on the nf-tests' data set."""
+    _require_commands(vaebin_cli, "coverage", "merge-depths")
     folder = tmp_path_factory.mktemp("modules")
-    includes = "\n".join([_include("coverage"), _include("mergedepths"), _include("bin")])
+    includes = "\n".join([_include("coverage"), _include("mergedepths")])
     (folder / "main.nf").write_text(_driver_script(includes, REAL_MODULES_BODY))
     (folder / "test.config").write_text(TEST_CONFIG)
     run_nextflow(
         nextflow,
         folder,
         folder / "main.nf",
-        "-c",
-        str(MODULES_DIR / "bin" / "tests" / "nextflow.config"),  # the nf-tests' ext.args
         "-c",
         str(folder / "test.config"),
         "--data",
@@ -1024,105 +1042,32 @@ def test_mergedepths_module_equals_cli(real_modules_run: Path, cli_depths: dict[
     assert merged.read_text() == cli_depths["merged"]
 
 
-def test_bin_module_writes_non_empty_bins(real_modules_run: Path, simulated: Path) -> None:
-    bins = _emitted_files(real_modules_run, "VAEBIN_BIN", "bins")
-    assert bins, "no bins"
-    assert all(re.fullmatch(r"toy\.\d+\.fna\.gz", path.name) for path in bins)
-    binned = [name for path in bins for name in _gz_fasta_names(path)]
-    assert binned and len(binned) == len(set(binned))
-    (clusters,) = _emitted_files(real_modules_run, "VAEBIN_BIN", "clusters")
-    rows = clusters.read_text().splitlines()
-    assert rows[0] == "clustername\tcontigname"
-    assert sorted(row.split("\t")[1] for row in rows[1:]) == sorted(binned)
-    contigs = set(_gz_fasta_names(simulated / "contigs.fna.gz"))
-    (unbinned,) = _emitted_files(real_modules_run, "VAEBIN_BIN", "unbinned")
-    assert set(binned) | set(_gz_fasta_names(unbinned)) <= contigs
-    (summary,) = _emitted_files(real_modules_run, "VAEBIN_BIN", "summary")
-    json.loads(summary.read_text())
-    command = (summary.parent.parent / ".command.sh").read_text()
-    assert "--device cpu" in command and "--seed 1" in command
-
-
-def test_modules_emit_versions_topic(real_modules_run: Path, vaebin_cli: Path) -> None:
-    version = subprocess.run([vaebin_cli, "--version"], capture_output=True, text=True, check=True)
-    number = version.stdout.split()[1]
-    lines = (real_modules_run / "versions.tsv").read_text().splitlines()
-    assert sorted(lines) == sorted(
-        f"{process}\tvaebin-rs\t{number}"
-        for process in ("VAEBIN_COVERAGE", "VAEBIN_MERGEDEPTHS", "VAEBIN_BIN")
-    )
-
-
-@pytest.fixture(scope="module")
-def pipeline_run(
-    tmp_path_factory: pytest.TempPathFactory, nextflow: Path, vaebin_cli: Path
-) -> Path:
-    """`nextflow run nextflow/main.nf -profile test`: simulate, coverage, merge, bin."""
-    _require_commands(vaebin_cli, "simulate", "coverage", "merge-depths", "bin")
-    folder = tmp_path_factory.mktemp("pipeline")
+def test_pipeline_resume_reruns_nothing(tmp_path: Path, nextflow: Path, vaebin_cli: Path) -> None:
+    """-profile test twice (stub runs: the channel logic, not the tools), the second all cached."""
+    common = ["-profile", "test", "-stub-run", "--outdir", str(tmp_path / "results")]
+    trace_first, trace_resumed = tmp_path / "trace_first.txt", tmp_path / "trace_resumed.txt"
     run_nextflow(
         nextflow,
-        folder,
+        tmp_path,
         NEXTFLOW_DIR / "main.nf",
-        "-profile",
-        "test",
-        "--outdir",
-        str(folder / "results"),
+        *common,
         "-with-trace",
-        str(folder / "trace_first.txt"),
+        str(trace_first),
         cli=vaebin_cli,
     )
-    return folder
-
-
-def test_pipeline_test_profile_publishes_results(
-    pipeline_run: Path, simulated: Path, cli_depths: dict[str, str]
-) -> None:
-    results = pipeline_run / "results"
-    simulated_by_pipeline = results / "simulated" / "toy"
-    samplesheet = list(csv.DictReader((simulated_by_pipeline / "samplesheet.csv").open()))
-    groups = {row["group"] for row in samplesheet}
-    # The pipeline simulates with the nf-tests' preset and seed: the same BAMs as `simulated`.
-    for row in samplesheet:
-        bam_name = Path(row["bam"]).name
-        assert filecmp.cmp(simulated / bam_name, simulated_by_pipeline / bam_name, shallow=False)
-        published = results / "coverage" / row["group"] / f"{row['sample']}.depth.tsv"
-        assert published.read_text() == cli_depths[row["sample"]]
-    for group in groups:
-        merged = (results / "depth" / f"{group}.depth.tsv").read_text().splitlines()
-        samples = sorted(row["sample"] for row in samplesheet if row["group"] == group)
-        assert merged[0].split("\t")[3::2] == [f"{sample}.bam" for sample in samples]
-        binning = results / "binning" / group
-        bins = sorted((binning / "bins").glob(f"{group}.*.fna.gz"))
-        assert bins and all(_gz_fasta_names(path) for path in bins)
-        assert (binning / "clusters.tsv").read_text().startswith("clustername\tcontigname\n")
-        assert list(binning.glob("*.binning"))
-        assert (binning / "unbinned.fna.gz").is_file()
-        json.loads((binning / "summary.json").read_text())
-    versions = (results / "pipeline_info" / "software_versions.yml").read_text()
-    for process in ("VAEBIN_SIMULATE", "VAEBIN_COVERAGE", "VAEBIN_MERGEDEPTHS", "VAEBIN_BIN"):
-        assert f"{process}:\n  vaebin-rs: 0.1.0" in versions
-
-
-def test_pipeline_resume_reruns_nothing(
-    pipeline_run: Path, nextflow: Path, vaebin_cli: Path
-) -> None:
-    first = read_trace(pipeline_run / "trace_first.txt")
-    assert len(first) >= 5 and {task["status"] for task in first} == {"COMPLETED"}
+    first = read_trace(trace_first)
+    assert len(first) == 5 and {task["status"] for task in first} == {"COMPLETED"}
     run_nextflow(
         nextflow,
-        pipeline_run,
+        tmp_path,
         NEXTFLOW_DIR / "main.nf",
-        "-profile",
-        "test",
-        "--outdir",
-        str(pipeline_run / "results"),
+        *common,
         "-resume",
         "-with-trace",
-        str(pipeline_run / "trace_resumed.txt"),
+        str(trace_resumed),
         cli=vaebin_cli,
     )
-    resumed = read_trace(pipeline_run / "trace_resumed.txt")
+    resumed = read_trace(trace_resumed)
     assert sorted(task["name"] for task in resumed) == sorted(task["name"] for task in first)
     assert {task["status"] for task in resumed} == {"CACHED"}, resumed
 
@@ -1180,7 +1125,7 @@ def test_reads_pipeline_stub_run_publishes_every_declared_output(
         assert _read_names(folder / f"unbinned.{suffix}") == []
         assert json.loads((folder / "summary.json").read_text())["mode"] == "reads"
     versions = (results / "pipeline_info" / "software_versions.yml").read_text()
-    assert versions.strip() == "VAEBIN_BINREADS:\n  vaebin-rs: 0.1.0"
+    assert versions.strip() == f"VAEBIN_BINREADS:\n  vaebin-rs: {VERSION}"
 
 
 @pytest.fixture(scope="module")
@@ -1266,94 +1211,7 @@ def test_reads_pipeline_bins_the_simulated_long_reads(
         assert option in command, option
     assert "--max-train-reads 5000" in command and "--bin-prefix all" in command
     versions = reads_pipeline_run / "results" / "pipeline_info" / "software_versions.yml"
-    assert versions.read_text().strip() == "VAEBIN_BINREADS:\n  vaebin-rs: 0.1.0"
-
-
-def test_binreads_module_as_in_its_nf_test(
-    tmp_path: Path, nextflow: Path, vaebin_cli: Path
-) -> None:
-    """binreads/tests/main.nf.test: the fixture simulates the reads, the nf-test's ext.args."""
-    _require_commands(vaebin_cli, "simulate", "bin-reads")
-    tests_dir = MODULES_DIR / "binreads" / "tests"
-    includes = "\n".join(
-        [
-            f"include {{ SIMULATE_LONG_READS }} from '{tests_dir / 'simulate_long_reads.nf'}'",
-            _include("binreads"),
-        ]
-    )
-    body = """
-    SIMULATE_LONG_READS ( [ id:'toy' ] )
-    VAEBIN_BINREADS (
-        SIMULATE_LONG_READS.out.reads
-            .map { meta, reads -> [ meta, reads.sort { file -> file.name } ] }
-    )
-"""
-    (tmp_path / "main.nf").write_text(_driver_script(includes, body))
-    (tmp_path / "test.config").write_text(TEST_CONFIG)
-    run_nextflow(
-        nextflow,
-        tmp_path,
-        tmp_path / "main.nf",
-        "-c",
-        str(tests_dir / "nextflow.config"),
-        "-c",
-        str(tmp_path / "test.config"),
-        cli=vaebin_cli,
-    )
-    (clusters,) = _emitted_files(tmp_path, "VAEBIN_BINREADS", "clusters")
-    rows = clusters.read_text().splitlines()
-    assert rows[0] == "clustername\treadname"
-    assert all(re.fullmatch(r"toy\.\d+\t\S+", row) for row in rows[1:])
-    (summary,) = _emitted_files(tmp_path, "VAEBIN_BINREADS", "summary")
-    assert json.loads(summary.read_text())["mode"] == "reads"
-    assert _emitted_files(tmp_path, "VAEBIN_BINREADS", "unbinned")
-    assert _emitted_files(tmp_path, "VAEBIN_BINREADS", "model")
-    command = (summary.parent.parent / ".command.sh").read_text()
-    assert "--max-train-reads 5000" in command and "--device cpu" in command
-    assert (tmp_path / "versions.tsv").read_text().splitlines() == [
-        "VAEBIN_BINREADS\tvaebin-rs\t0.1.0"
-    ]
-
-
-def _cuda_available() -> bool:
-    if shutil.which("nvidia-smi") is None:
-        return False
-    probe = subprocess.run(
-        [sys.executable, "-c", "import torch; print(torch.cuda.is_available())"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return probe.stdout.strip() == "True"
-
-
-@pytest.mark.skipif(not _cuda_available(), reason="needs a CUDA GPU (the nf-test tag 'gpu')")
-def test_bin_module_trains_on_the_gpu_when_given_an_accelerator(
-    tmp_path: Path, nextflow: Path, vaebin_cli: Path, simulated: Path
-) -> None:
-    _require_commands(vaebin_cli, "bin")
-    body = """
-    contigs = file("${params.data}/contigs.fna.gz")
-    bams = file("${params.data}/*.bam").sort { bam -> bam.name }
-    VAEBIN_BIN ( Channel.of( [ [ id:'toy' ], contigs, [], bams ] ) )
-"""
-    (tmp_path / "main.nf").write_text(_driver_script(_include("bin"), body))
-    (tmp_path / "test.config").write_text(TEST_CONFIG)
-    run_nextflow(
-        nextflow,
-        tmp_path,
-        tmp_path / "main.nf",
-        "-c",
-        str(MODULES_DIR / "bin" / "tests" / "nextflow.gpu.config"),
-        "-c",
-        str(tmp_path / "test.config"),
-        "--data",
-        str(simulated),
-        cli=vaebin_cli,
-    )
-    assert _emitted_files(tmp_path, "VAEBIN_BIN", "bins")
-    (summary,) = _emitted_files(tmp_path, "VAEBIN_BIN", "summary")
-    assert "--device cuda" in (summary.parent.parent / ".command.sh").read_text()
+    assert versions.read_text().strip() == f"VAEBIN_BINREADS:\n  vaebin-rs: {VERSION}"
 
 
 DOCKER_RECORDER = """#!/usr/bin/env bash
@@ -1405,7 +1263,7 @@ def test_gpu_profile_gives_only_the_training_task_the_cuda_image_and_the_gpu(
     runs = [line.split(" ", 1) for line in record.read_text().splitlines()]
     assert len(runs) == 5  # simulate, coverage x2, merge, bin
     gpu_runs = [options for image, options in runs if image == "example/vaebin-rs:gpu"]
-    cpu_runs = [options for image, options in runs if image == "vaebin-rs:0.1.0"]
+    cpu_runs = [options for image, options in runs if image == f"vaebin-rs:{VERSION}"]
     assert len(gpu_runs) == 1 and len(cpu_runs) == 4
     assert "--gpus all" in gpu_runs[0]
     assert not any("--gpus" in options for options in cpu_runs)

@@ -583,23 +583,18 @@ def _write_sample_bam(
     ref_id = fasta_rank[contig]
     order = np.argsort(ref_id * (1 << 32) + pos, kind="stable")
 
-    header = {
-        "HD": {"VN": "1.6", "SO": "coordinate"},
-        "SQ": [
-            {"SN": name, "LN": n_bp}
-            for name, n_bp in zip(
-                contigs.names, contigs.length[contigs.fasta_order].tolist(), strict=True
-            )
-        ],
-        "RG": [{"ID": sample_name, "SM": sample_name, "PL": "ILLUMINA"}],
-        "PG": [
-            {
-                "ID": _PROGRAM_ID,
-                "PN": _PROGRAM_ID,
-                "DS": f"simulated {'paired' if config.paired else 'single'}-end reads",
-            }
-        ],
-    }
+    # The header as text, so its tags keep this order (no dates, no command line).
+    layout = "paired" if config.paired else "single"
+    header_lines = ["@HD\tVN:1.6\tSO:coordinate"]
+    header_lines += [
+        f"@SQ\tSN:{name}\tLN:{n_bp}"
+        for name, n_bp in zip(
+            contigs.names, contigs.length[contigs.fasta_order].tolist(), strict=True
+        )
+    ]
+    header_lines.append(f"@RG\tID:{sample_name}\tSM:{sample_name}\tPL:ILLUMINA")
+    header_lines.append(f"@PG\tID:{_PROGRAM_ID}\tPN:{_PROGRAM_ID}\tDS:simulated {layout}-end reads")
+    header = pysam.AlignmentHeader.from_text("\n".join(header_lines) + "\n")
     name_width = len(str(max(n_fragments - 1, 0)))
     windows = np.lib.stride_tricks.sliding_window_view(contigs.sequence, read_length)
     # Fixed parts of every SAM line: reads align without gaps, with one quality throughout.
@@ -637,9 +632,11 @@ def _write_sample_bam(
                     line = (
                         f"{sample_name}.{name:0{name_width}d}\t{bits}\t{contigs.names[ref]}\t"
                         f"{start}\t{quality_of_map}\t{cigar}\t{mate_reference}\t{mate}\t"
-                        f"{length}\t{sequence}\t{quality}\tNM:i:{nm}"
+                        f"{length}\t{sequence}\t{quality}"
                     )
-                    out.write(pysam.AlignedSegment.fromstring(line, bam_header))
+                    record = pysam.AlignedSegment.fromstring(line, bam_header)
+                    record.set_tag("NM", nm, "S")  # uint16 whatever the value, as before
+                    out.write(record)
         # samtools index also checks the coordinate order, so a sorting bug fails loudly here.
         pysam.index("-o", str(index_tmp), str(tmp))
     return np.bincount(contig, minlength=n_contigs)

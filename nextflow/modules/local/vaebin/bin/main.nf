@@ -73,7 +73,7 @@ process VAEBIN_BIN {
     {
         printf '@Version:0.9.1\\n@SampleID:%s\\n\\n@@SEQUENCEID\\tBINID\\n' "${meta.id}"
         awk -v OFS='\\t' 'NR > 1 { print \$2, \$1 }' ${prefix}/clusters.tsv
-    } > ${prefix}/${prefix}.binning
+    } > ${prefix}/clusters.binning
     printf '{"stub": true, "device": "%s", "bins": 1}\\n' "${device}" > ${prefix}/summary.json
     touch ${prefix}/model.pt
     """
