@@ -273,7 +273,7 @@ def test_wheel_installs_and_runs_the_demo_without_rust(dist: Path, tmp_path: Pat
         )
         assert demo.returncode == 0, demo.stderr[-3000:]
         summary = re.search(
-            r"^genomes: 12  bins: \d+  near-complete \(.*\): (\d+)", demo.stdout, re.M
+            r"^genomes: 12  bins: \d+  near-complete \([^)]*\): (\d+) ", demo.stdout, re.M
         )
         assert summary, demo.stdout
         assert int(summary.group(1)) >= 8, demo.stdout  # 12 of 12 with torch 2.x here
