@@ -22,13 +22,16 @@ from pathlib import Path
 
 import jinja2
 import pytest
+from project_version import python_version
 
 tomllib = pytest.importorskip("tomllib", reason="reads pyproject.toml with Python >= 3.11")
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PROJECT = PYPROJECT["project"]
-VERSION = PROJECT["version"]
+# The package's version as maturin writes it (Cargo.toml's, PEP 440 form): the sdist and wheel
+# names, the recipe's and the conda pins' version, the biocontainers tags.
+VERSION = python_version()
 RECIPE = ROOT / "recipe"
 MODULES_DIR = ROOT / "nextflow" / "modules" / "local" / "vaebin"
 MODULES = sorted(path.parent.name for path in MODULES_DIR.glob("*/main.nf"))
