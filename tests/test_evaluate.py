@@ -9,8 +9,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from vaebin.errors import FormatError, InputDataError, InputFileError
-from vaebin.evaluate import adjusted_rand_index, evaluate_bins, evaluate_files
+from vaebin.errors import FormatError, InputDataError, InputFileError, ParameterError
+from vaebin.evaluate import (
+    adjusted_rand_index,
+    evaluate_bins,
+    evaluate_files,
+    per_sample_truth,
+)
 from vaebin.io.cami import read_cami, write_cami_binning
 from vaebin.io.clusters import write_clusters
 
@@ -147,3 +152,66 @@ def test_cami_reader_names_a_bad_length_and_a_missing_bins_file(tmp_path: Path) 
     good = _write_truth(tmp_path / "good.binning")
     with pytest.raises(InputFileError, match=r"absent.tsv"):
         evaluate_files(good, tmp_path / "absent.tsv")
+
+
+# Multi-split: genome A has contigs in both samples' assemblies, B too; bins are per sample.
+MULTISPLIT_TRUTH = {"S1C1": "A", "S1C2": "A", "S2C1": "A", "S2C2": "B", "S1C3": "B"}
+MULTISPLIT_LENGTHS = {"S1C1": 100, "S1C2": 300, "S2C1": 500, "S2C2": 400, "S1C3": 200}
+MULTISPLIT_BINS = {
+    "S1C1": "S1.bin.1",
+    "S1C2": "S1.bin.1",
+    "S1C3": "S1.bin.1",
+    "S2C1": "S2.bin.1",
+    "S2C2": "S2.bin.2",
+}
+
+
+def test_multisplit_bins_against_whole_genomes_are_never_complete() -> None:
+    result = evaluate_bins(MULTISPLIT_TRUTH, MULTISPLIT_LENGTHS, MULTISPLIT_BINS)
+    by_genome = {score.genome: score for score in result.genomes}
+    # A: 900 bp, at most 500 in one per-sample bin; B: 600 bp, at most 400.
+    assert (by_genome["A"].best_bin, by_genome["A"].completeness) == ("S2.bin.1", 500 / 900)
+    assert (by_genome["B"].best_bin, by_genome["B"].completeness) == ("S2.bin.2", 400 / 600)
+    assert result.near_complete == 0
+
+
+def test_split_separator_scores_per_sample_genomes() -> None:
+    result = evaluate_bins(
+        MULTISPLIT_TRUTH, MULTISPLIT_LENGTHS, MULTISPLIT_BINS, split_separator="C"
+    )
+    scores = [(s.genome, s.genome_bp, s.best_bin, s.completeness, s.purity) for s in result.genomes]
+    # S1.bin.1 holds S1's 400 bp of A and 200 bp of B (600 bp).
+    assert scores == [
+        ("S1:A", 400, "S1.bin.1", 1.0, 400 / 600),
+        ("S1:B", 200, "S1.bin.1", 1.0, 200 / 600),
+        ("S2:A", 500, "S2.bin.1", 1.0, 1.0),
+        ("S2:B", 400, "S2.bin.2", 1.0, 1.0),
+    ]
+    assert result.near_complete == 2
+    assert result.counts["0.9/0.9"] == 2
+    assert result.count(0.9, 0.6) == 3
+    assert (result.binned_bp, result.total_bp, result.n_bins) == (1500, 1500, 3)
+    # Contingency rows S1:A, S1:B, S2:A, S2:B over bins S1.bin.1, S2.bin.1, S2.bin.2.
+    contingency = np.array([[400, 0, 0], [200, 0, 0], [0, 500, 0], [0, 0, 400]])
+    assert result.adjusted_rand_index == pytest.approx(adjusted_rand_index(contingency))
+    assert per_sample_truth({"S10C7": "g"}, "C") == {"S10C7": "S10:g"}
+
+
+@pytest.mark.parametrize(
+    ("truth", "separator", "error", "message"),
+    [
+        (
+            {"S1C1": "A", "contig7": "A"},
+            "C",
+            InputDataError,
+            "'contig7' of the truth has no sample",
+        ),
+        ({"C1": "A"}, "C", InputDataError, "'C1' of the truth has no sample prefix"),
+        ({"S1C1": "A"}, "", ParameterError, "the split separator must not be empty"),
+    ],
+)
+def test_split_separator_errors(
+    truth: dict[str, str], separator: str, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        evaluate_bins(truth, {"S1C1": 1, "contig7": 1, "C1": 1}, {}, split_separator=separator)

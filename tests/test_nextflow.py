@@ -27,7 +27,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from project_version import python_version
+from project_version import python_version, source_version
 
 REPO = Path(__file__).resolve().parents[1]
 NEXTFLOW_DIR = REPO / "nextflow"
@@ -37,6 +37,10 @@ MODULES = ["coverage", "mergedepths", "bin", "binreads", "simulate"]
 NEXTFLOW_VERSION = "24.10.0"
 # What `vaebin-rs --version` reports, hence what the modules' versions outputs carry.
 VERSION = python_version()
+# The modules' default image (bioconda's package in biocontainers, tagged with the conda/PEP 440
+# version) and the tag containers/build-local.sh gives the local build (Cargo's version).
+BIOCONTAINER = f"biocontainers/vaebin-rs:{VERSION}--0"
+LOCAL_IMAGE = f"localhost/vaebin-rs:{source_version()}"
 
 pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="java is not installed")
 
@@ -1263,9 +1267,63 @@ def test_gpu_profile_gives_only_the_training_task_the_cuda_image_and_the_gpu(
     runs = [line.split(" ", 1) for line in record.read_text().splitlines()]
     assert len(runs) == 5  # simulate, coverage x2, merge, bin
     gpu_runs = [options for image, options in runs if image == "example/vaebin-rs:gpu"]
-    cpu_runs = [options for image, options in runs if image == f"vaebin-rs:{VERSION}"]
+    cpu_runs = [options for image, options in runs if image == BIOCONTAINER]
     assert len(gpu_runs) == 1 and len(cpu_runs) == 4
     assert "--gpus all" in gpu_runs[0]
     assert not any("--gpus" in options for options in cpu_runs)
     summary = tmp_path / "results" / "binning" / "toy" / "summary.json"
     assert json.loads(summary.read_text())["device"] == "cuda"
+
+
+APPTAINER_RECORDER = """#!/usr/bin/env bash
+# Stands in for `apptainer exec`: notes the image, then runs the task's command on the host.
+# Nextflow starts it under `env -`, passing only PATH and APPTAINERENV_*: the record is beside it.
+[ "$1" = exec ] || exit 0
+shift
+while [ $# -gt 0 ] && [[ "$1" != *.sif ]]; do shift; done
+echo "$1" >> "$(dirname "$0")/../runs.txt"
+export NXF_TASK_WORKDIR=$APPTAINERENV_NXF_TASK_WORKDIR
+shift
+exec "$@"
+"""
+
+
+@pytest.mark.parametrize("engine", ["docker", "apptainer"])
+def test_local_image_profile_runs_every_task_in_the_image_built_here(
+    tmp_path: Path, nextflow: Path, vaebin_cli: Path, engine: str
+) -> None:
+    """-profile test,<engine>,local_image: the local build instead of biocontainers (stub run)."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / engine).write_text(DOCKER_RECORDER if engine == "docker" else APPTAINER_RECORDER)
+    (shim / engine).chmod(0o755)
+    (tmp_path / "vaebin-rs.sif").write_bytes(b"")
+    record = tmp_path / "runs.txt"
+    run_nextflow(
+        nextflow,
+        tmp_path,
+        NEXTFLOW_DIR / "main.nf",
+        "-profile",
+        f"test,{engine},local_image",
+        "-stub-run",
+        "--outdir",
+        str(tmp_path / "results"),
+        cli=vaebin_cli,
+        extra_env={
+            "PATH": f"{shim}{os.pathsep}{os.environ.get('PATH', '')}",
+            "DOCKER_RECORD": str(record),
+        },
+    )
+    images = [line.split(" ", 1)[0] for line in record.read_text().splitlines()]
+    expected = LOCAL_IMAGE if engine == "docker" else str(tmp_path / "vaebin-rs.sif")
+    assert images == [expected] * 5  # simulate, coverage x2, merge, bin
+
+
+def test_local_image_profile_names_the_tag_build_local_gives() -> None:
+    build_local = (REPO / "containers" / "build-local.sh").read_text()
+    assert 'podman tag "$tag" "localhost/vaebin-rs:$version"' in build_local
+    config = (NEXTFLOW_DIR / "conf" / "local_image.config").read_text()
+    assert f"'{LOCAL_IMAGE}'" in config
+    assert (
+        "includeConfig 'conf/local_image.config'" in (NEXTFLOW_DIR / "nextflow.config").read_text()
+    )

@@ -912,12 +912,24 @@ def cluster(
     default=None,
     help="Also write the scores as JSON here.",
 )
-def evaluate(truth: Path, bins_path: Path, contigs: Path | None, json_path: Path | None) -> None:
+@click.option(
+    "--split-separator",
+    default=None,
+    help="Multi-split bins (as `bin --split-separator`): score against per-sample genomes, "
+    "the truth's genome01 counting as S1:genome01, S2:genome01, ... by contig name prefix.",
+)
+def evaluate(
+    truth: Path,
+    bins_path: Path,
+    contigs: Path | None,
+    json_path: Path | None,
+    split_separator: str | None,
+) -> None:
     """Score bins against the truth: completeness, purity, near-complete genomes, ARI."""
     from vaebin import io
     from vaebin.evaluate import evaluate_files
 
-    result = evaluate_files(truth, bins_path, contigs)
+    result = evaluate_files(truth, bins_path, contigs, split_separator=split_separator)
     click.echo(result.table())
     if json_path is not None:
         with io.atomic_text(json_path) as handle:

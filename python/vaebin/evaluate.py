@@ -4,6 +4,11 @@ For every genome the best bin is the one holding most of its bp; completeness is
 over the genome's bp, purity the overlap over the bin's bp. Contigs absent from the truth are
 left out of bin sizes (as AMBER does for unassigned gold-standard sequences) and counted.
 The adjusted Rand index is computed over binned bp, each bp being one item.
+
+Multi-split binning (contigs of per-sample assemblies named `S1C12`, bins split per sample) is
+scored as VAMB's benchmarks score it: with a split separator each genome of the truth becomes one
+genome per sample, `S1:genome01`, made of that sample's contigs of it, so a per-sample bin
+(`S1.bin.3`) can be complete.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaebin.errors import InputDataError, InputFileError
+from vaebin.errors import InputDataError, InputFileError, ParameterError
 
 COMPLETENESS_THRESHOLDS = (0.5, 0.7, 0.9, 0.95, 0.99)
 PURITY_THRESHOLDS = (0.9, 0.95, 0.99)
@@ -117,10 +122,35 @@ def adjusted_rand_index(contingency: np.ndarray) -> float:
     return float((index - expected) / (maximum - expected))
 
 
+def per_sample_truth(truth: Mapping[str, str], separator: str) -> dict[str, str]:
+    """Contig -> `<sample>:<genome>`, the sample being the contig name's part before the first
+    `separator` (`S1C12` -> `S1` with `C`), as `bin --split-separator` splits bins."""
+    if not separator:
+        raise ParameterError("the split separator must not be empty")
+    per_sample = {}
+    for contig, genome in truth.items():
+        sample, found, _ = contig.partition(separator)
+        if not found or not sample:
+            raise InputDataError(
+                f"contig name {contig!r} of the truth has no sample prefix before the split "
+                f"separator {separator!r}"
+            )
+        per_sample[contig] = f"{sample}:{genome}"
+    return per_sample
+
+
 def evaluate_bins(
-    truth: Mapping[str, str], lengths: Mapping[str, int], bins: Mapping[str, str]
+    truth: Mapping[str, str],
+    lengths: Mapping[str, int],
+    bins: Mapping[str, str],
+    split_separator: str | None = None,
 ) -> EvaluationResult:
-    """Score `bins` (contig -> bin) against `truth` (contig -> genome), sizes from `lengths`."""
+    """Score `bins` (contig -> bin) against `truth` (contig -> genome), sizes from `lengths`.
+
+    With `split_separator` the genomes are per sample (`per_sample_truth`), for multi-split bins.
+    """
+    if split_separator is not None:
+        truth = per_sample_truth(truth, split_separator)
     truth_contigs = np.array(list(truth.keys()), dtype=object)
     truth_genomes = np.array(list(truth.values()), dtype=object).astype(str)
     if truth_contigs.size == 0:
@@ -214,12 +244,16 @@ def _genome_scores(
 
 
 def evaluate_files(
-    truth_path: Path, bins_path: Path, contigs: Path | None = None
+    truth_path: Path,
+    bins_path: Path,
+    contigs: Path | None = None,
+    split_separator: str | None = None,
 ) -> EvaluationResult:
     """`evaluate`: score a clusters table or CAMI binning file against a CAMI truth file.
 
     Sequence lengths come from `contigs` (FASTA/FASTQ) when given, else from the truth's
     `_LENGTH` column; a bins file starting with '@' is read as CAMI, otherwise as a clusters table.
+    With `split_separator`, multi-split bins are scored against per-sample genomes.
     """
     from vaebin.features import names_and_lengths
     from vaebin.io.cami import read_cami
@@ -242,4 +276,4 @@ def evaluate_files(
     except OSError as error:
         raise InputFileError(f"{bins_path}: {error.strerror or error}") from None
     bins = read_cami(bins_path).assignments if first == "@" else read_clusters(bins_path)
-    return evaluate_bins(truth.assignments, lengths, bins)
+    return evaluate_bins(truth.assignments, lengths, bins, split_separator=split_separator)

@@ -5,12 +5,10 @@ process VAEBIN_BIN {
 
     conda "${moduleDir}/environment.yml"
     container "${ workflow.containerEngine in ['singularity', 'apptainer'] && !task.ext.singularity_pull_docker_container
-        ? (task.accelerator
-            ? (task.ext.singularity_image_gpu ?: 'docker://vaebin-rs:0.1.0-cuda')
-            : (task.ext.singularity_image ?: 'docker://vaebin-rs:0.1.0'))
-        : (task.accelerator
-            ? (task.ext.docker_image_gpu ?: 'vaebin-rs:0.1.0-cuda')
-            : (task.ext.docker_image ?: 'vaebin-rs:0.1.0')) }"
+        ? ((task.accelerator ? task.ext.singularity_image_gpu : null) ?: task.ext.singularity_image
+            ?: 'https://depot.galaxyproject.org/singularity/vaebin-rs:0.1.0--0')
+        : ((task.accelerator ? task.ext.docker_image_gpu : null) ?: task.ext.docker_image
+            ?: 'biocontainers/vaebin-rs:0.1.0--0') }"
 
     input:
     tuple val(meta), path(contigs), path(depth), path(bams, stageAs: 'bams/*')

@@ -4,8 +4,8 @@ process VAEBIN_COVERAGE {
 
     conda "${moduleDir}/environment.yml"
     container "${ workflow.containerEngine in ['singularity', 'apptainer'] && !task.ext.singularity_pull_docker_container
-        ? (task.ext.singularity_image ?: 'docker://vaebin-rs:0.1.0')
-        : (task.ext.docker_image ?: 'vaebin-rs:0.1.0') }"
+        ? (task.ext.singularity_image ?: 'https://depot.galaxyproject.org/singularity/vaebin-rs:0.1.0--0')
+        : (task.ext.docker_image ?: 'biocontainers/vaebin-rs:0.1.0--0') }"
 
     input:
     tuple val(meta), path(contigs), path(bam)
