@@ -221,7 +221,9 @@ def test_local_build_passes_only_arguments_the_dockerfile_declares() -> None:
     assert passed <= declared
 
 
-@pytest.mark.parametrize("script", ["containers/build-local.sh", ".ci/install-containers.sh"])
+@pytest.mark.parametrize(
+    "script", ["containers/build-local.sh", ".ci/install-containers.sh", ".ci/install-slurm.sh"]
+)
 def test_shell_scripts_parse(script: str) -> None:
     path = ROOT / script
     assert os.access(path, os.X_OK), f"{script} is not executable"
