@@ -24,6 +24,7 @@ INSTALLER = REPO / ".ci" / "install-nextflow.sh"
 
 # Keys of summary.json that differ between two runs of the same binning: wall times, memory
 # peaks, and the interpreter's patch version (the image's Debian Python against the host's).
+# Its "command" is compared without the folder of the program.
 VOLATILE_SUMMARY_KEYS = {"seconds", "steps", "python"}
 
 
@@ -126,7 +127,10 @@ def comparable_results(results: Path) -> dict[str, object]:
             continue
         if path.name == "summary.json":
             summary = json.loads(path.read_text())
-            files[relative] = {k: v for k, v in summary.items() if k not in VOLATILE_SUMMARY_KEYS}
+            summary = {k: v for k, v in summary.items() if k not in VOLATILE_SUMMARY_KEYS}
+            # argv[0] is where the command lives: the host's virtual environment or the image's.
+            summary["command"] = [Path(summary["command"][0]).name, *summary["command"][1:]]
+            files[relative] = summary
         elif path.suffix == ".gz":
             files[relative] = gzip.decompress(path.read_bytes())
         else:

@@ -222,7 +222,13 @@ def test_local_build_passes_only_arguments_the_dockerfile_declares() -> None:
 
 
 @pytest.mark.parametrize(
-    "script", ["containers/build-local.sh", ".ci/install-containers.sh", ".ci/install-slurm.sh"]
+    "script",
+    [
+        "containers/build-local.sh",
+        ".ci/install-containers.sh",
+        ".ci/install-slurm.sh",
+        ".ci/install-apptainer.sh",
+    ],
 )
 def test_shell_scripts_parse(script: str) -> None:
     path = ROOT / script
