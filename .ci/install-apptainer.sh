@@ -10,7 +10,8 @@
 #
 # Also installs Debian's squashfuse: with it, Apptainer mounts a SIF through FUSE for an
 # unprivileged user; without it, it copies the whole image into a temporary folder on every run.
-# Safe to run again; needs root (or sudo) and no stdin.
+# Safe to run again; needs root (or sudo) and no stdin. Exit status 3: no Apptainer and no source
+# to build it from.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -66,7 +67,8 @@ elif [ -f "$builder" ]; then
   log "built in $((SECONDS - started)) s"
   bindir="$prefix/bin"
 else
-  die "no apptainer on PATH and no $builder to build it from"
+  log "error: no apptainer on PATH and no $builder to build it from"
+  exit 3
 fi
 log "$("$bindir/apptainer" --version), squashfuse $(dpkg-query -W -f '${Version}' squashfuse)"
 printf '%s\n' "$bindir"

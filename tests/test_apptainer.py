@@ -131,9 +131,13 @@ def _build_sif(workspace: Path) -> dict[str, float]:
 
     # The definition's default archive, vaebin-rs.tar, is read from the working folder, as
     # containers/README.md says. --notest: %test would run as root here; the user runs it.
+    # --disable-cache: the layers would stay in root's ~/.apptainer/cache (3.3 GB).
     started = time.monotonic()
     built = subprocess.run(
-        [APPTAINER, "build", "--notest", "vaebin-rs.sif", str(CONTAINERS / "vaebin-rs.def")],
+        [
+            APPTAINER, "build", "--notest", "--disable-cache",
+            "vaebin-rs.sif", str(CONTAINERS / "vaebin-rs.def"),
+        ],
         cwd=workspace,
         capture_output=True,
         text=True,
