@@ -7,7 +7,8 @@ archive, and runs the SIF as an unprivileged user (`VAEBIN_APPTAINER_USER`, defa
 created with `useradd` when missing), as on a cluster: `apptainer exec` as root stops on a
 capability that some sandboxes withhold, and clusters run containers as users anyway. That user
 runs the %test section, `vaebin-rs --version`, a small `vaebin-rs bin` whose bins equal the same
-run on the host, and the pipeline with `-profile test,apptainer`, whose results equal a local
+run on the host, and the pipeline with `-profile test,apptainer,local_image` (the SIF as
+./vaebin-rs.sif of the launch folder), whose results equal a local
 `-profile test` run's. Each step's time and the SIF's size are printed in the test log.
 """
 
@@ -34,6 +35,7 @@ from pipeline_runs import (
     local_test_run,
     nextflow_wrapper,
 )
+from project_version import source_version
 
 import vaebin
 
@@ -106,8 +108,7 @@ def _ensure_user() -> Path:
 
 def _build_sif(workspace: Path) -> dict[str, float]:
     """podman image -> docker-archive -> vaebin-rs.sif in `workspace`; the steps' seconds."""
-    version = re.search(r'^version = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.M)[1]
-    image = f"localhost/vaebin-rs:{version}"
+    image = f"localhost/vaebin-rs:{source_version()}"  # the tag build-local.sh gives
     timings: dict[str, float] = {}
 
     started = time.monotonic()
@@ -288,6 +289,8 @@ def test_pipeline_with_the_apptainer_profile_equals_the_local_run(
 ) -> None:
     nextflow = _user_nextflow(sif)
     folder = _user_folder(sif, "pipeline")
+    # -profile local_image takes ./vaebin-rs.sif of the launch folder (conf/local_image.config).
+    (folder / "vaebin-rs.sif").symlink_to(sif.path)
     # No vaebin-rs on the user's PATH: every task must run in the image.
     path = f"{Path(APPTAINER).parent}:/usr/local/bin:/usr/bin:/bin"
     assert shutil.which("vaebin-rs", path=path) is None
@@ -295,7 +298,7 @@ def test_pipeline_with_the_apptainer_profile_equals_the_local_run(
     result = _as_user(
         "env", f"NXF_HOME={folder / 'nxf-home'}", "NXF_ANSI_LOG=false",
         nextflow, "-log", folder / ".nextflow.log", "run", MAIN_NF,
-        "-profile", "test,apptainer", "--singularity_image", sif.path,
+        "-profile", "test,apptainer,local_image",
         "-work-dir", folder / "work", "--outdir", folder / "results",
         "-with-trace", folder / "trace.txt",
         cwd=folder, home=sif.home, path=path,
@@ -308,7 +311,8 @@ def test_pipeline_with_the_apptainer_profile_equals_the_local_run(
     runs = sorted((folder / "work").glob("*/*/.command.run"))
     assert len(runs) == 5
     for script in runs:
-        assert re.search(rf"apptainer exec .*{re.escape(str(sif.path))}", script.read_text())
+        sif_in_launch_folder = re.escape(str(folder / "vaebin-rs.sif"))
+        assert re.search(rf"apptainer exec .*{sif_in_launch_folder}", script.read_text())
     in_image = comparable_results(folder / "results")
     assert any(name.startswith("binning/sim/bins/") for name in in_image)
     assert not differing(in_image, comparable_results(local_test_run() / "results"))
