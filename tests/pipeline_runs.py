@@ -22,10 +22,19 @@ REPO = Path(__file__).resolve().parents[1]
 MAIN_NF = REPO / "nextflow" / "main.nf"
 INSTALLER = REPO / ".ci" / "install-nextflow.sh"
 
-# Keys of summary.json that differ between two runs of the same binning: wall times, memory
-# peaks, and the interpreter's patch version (the image's Debian Python against the host's).
-# Its "command" is compared without the folder of the program.
-VOLATILE_SUMMARY_KEYS = {"seconds", "steps", "python"}
+# Keys of summary.json that differ between two runs of the same binning, at any depth: wall
+# times and memory peaks; at the top, the interpreter's patch version (the image's Debian Python
+# against the host's). Its "command" is compared without the folder of the program.
+RUN_SPECIFIC = ("seconds", "peak_rss_mb")
+TOP_LEVEL_RUN_SPECIFIC = ("python",)
+
+
+def _without_run_specifics(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _without_run_specifics(v) for k, v in value.items() if k not in RUN_SPECIFIC}
+    if isinstance(value, list):
+        return [_without_run_specifics(item) for item in value]
+    return value
 
 
 @functools.cache
@@ -126,8 +135,8 @@ def comparable_results(results: Path) -> dict[str, object]:
         if not path.is_file() or relative.startswith("pipeline_info/"):
             continue
         if path.name == "summary.json":
-            summary = json.loads(path.read_text())
-            summary = {k: v for k, v in summary.items() if k not in VOLATILE_SUMMARY_KEYS}
+            summary = _without_run_specifics(json.loads(path.read_text()))
+            summary = {k: v for k, v in summary.items() if k not in TOP_LEVEL_RUN_SPECIFIC}
             # argv[0] is where the command lives: the host's virtual environment or the image's.
             summary["command"] = [Path(summary["command"][0]).name, *summary["command"][1:]]
             files[relative] = summary
