@@ -307,7 +307,7 @@ def test_pipeline_with_the_apptainer_profile_equals_the_local_run(
     log = folder / ".nextflow.log"
     log_tail = log.read_text()[-4000:] if log.exists() else ""
     assert result.returncode == 0, result.stdout[-3000:] + log_tail
-    _say(request, f"pipeline -profile test,apptainer as {USER}: {elapsed:.0f} s")
+    _say(request, f"pipeline -profile test,apptainer,local_image as {USER}: {elapsed:.0f} s")
     runs = sorted((folder / "work").glob("*/*/.command.run"))
     assert len(runs) == 5
     for script in runs:
