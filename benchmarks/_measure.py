@@ -103,3 +103,20 @@ def machine_description() -> dict[str, str]:
         "load_average": f"{load_1:.2f} {load_5:.2f} {load_15:.2f}",
         "date_utc": datetime.now(timezone.utc).strftime("%a %b %d %H:%M:%S UTC %Y"),
     }
+
+
+def replace_results_section(title: str, lines: Sequence[str]) -> None:
+    """Replace the section headed `title` (e.g. "## Clustering at scale") of RESULTS.md with
+    `lines`, or append it when absent."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent / "RESULTS.md"
+    text = path.read_text()
+    section = "\n".join([title, "", *lines]).rstrip() + "\n"
+    start = text.find(f"\n{title}\n")
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + 1)
+        text = text[: start + 1] + section + ("" if end < 0 else text[end:])
+    path.write_text(text)

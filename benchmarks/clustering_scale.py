@@ -25,14 +25,13 @@ import sys
 import time
 from dataclasses import replace
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
+from _measure import replace_results_section
 
 from vaebin.cluster import ClusterConfig, cluster_latent
 from vaebin.evaluate import evaluate_bins
 
-RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
 SECTION_TITLE = "## Clustering at scale"
 LATENT_SIZE = 32
 CONTIGS_PER_GENOME = 400
@@ -81,15 +80,7 @@ def measure(n_contigs: int, config: ClusterConfig, seed: int) -> dict[str, float
 
 def write_section(lines: list[str]) -> None:
     """Replace (or append) this script's section of RESULTS.md."""
-    text = RESULTS_PATH.read_text()
-    section = "\n".join([SECTION_TITLE, "", *lines]).rstrip() + "\n"
-    start = text.find(f"\n{SECTION_TITLE}\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + 1)
-        text = text[: start + 1] + section + ("" if end < 0 else text[end:])
-    RESULTS_PATH.write_text(text)
+    replace_results_section(SECTION_TITLE, lines)
 
 
 def parse_sizes(text: str) -> list[int]:

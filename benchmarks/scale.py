@@ -27,11 +27,10 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
+from _measure import replace_results_section
 
-RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
 SECTION_TITLE = "## Training and clustering at scale"
 CONTIGS_PER_GENOME = 400
 N_COMPOSITION = 136
@@ -181,15 +180,7 @@ def table(rows: list[dict]) -> list[str]:
 
 def write_section(lines: list[str]) -> None:
     """Replace (or append) this script's section of RESULTS.md."""
-    text = RESULTS_PATH.read_text()
-    section = "\n".join([SECTION_TITLE, "", *lines]).rstrip() + "\n"
-    start = text.find(f"\n{SECTION_TITLE}\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + 1)
-        text = text[: start + 1] + section + ("" if end < 0 else text[end:])
-    RESULTS_PATH.write_text(text)
+    replace_results_section(SECTION_TITLE, lines)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -228,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
             [
                 f"`python benchmarks/scale.py --sizes {options.sizes} --samples {options.samples} "
                 f"--epochs {options.epochs} --threads {options.threads}` (issue 15 item 5); "
-                f"{platform.node() and 'this 2-core VM'}, "
+                f"{platform.machine()}, "
                 f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, load average {load} at the end.",
                 "",
                 *table(rows),
