@@ -17,6 +17,7 @@ from vaebin.cluster import (
     _moved,
     _reassign_noise,
     _split_mixed_depth,
+    _vote_labels,
     cluster_latent,
     with_settings,
 )
@@ -309,6 +310,30 @@ def test_above_the_hdbscan_limit_the_longest_contigs_are_clustered_and_the_rest_
     assert same_partition(limited.labels, truth)
     # Well inside their blobs, the short contigs are voted into the right bins: the same bins.
     assert limited.contig_bins(names) == full.contig_bins(names)
+
+
+def test_the_candidate_cluster_vote_agrees_with_the_exact_vote() -> None:
+    # 12 clusters of anchors in 16 dimensions, some close to each other; queries from each, and
+    # strays between two clusters that the exact vote leaves alone.
+    rng = np.random.default_rng(7)
+    centres = rng.normal(scale=3.0, size=(12, 16))
+    centres[1] = centres[0] + 0.8  # two neighbouring clusters
+    labels_of = rng.integers(12, size=3000)
+    points = centres[labels_of] + rng.normal(scale=0.5, size=(3000, 16))
+    points[2900:] = (centres[0] + centres[1]) / 2 + rng.normal(scale=0.3, size=(100, 16))
+    labels = np.where(np.arange(3000) < 1500, labels_of, -1)
+    anchors, queries = np.arange(1500), np.arange(1500, 3000)
+    exact = _vote_labels(points, labels, anchors, queries, ClusterConfig())
+    for candidates in (3, 8):
+        config = ClusterConfig(vote_exact_max_pairs=0, vote_candidate_clusters=candidates)
+        np.testing.assert_array_equal(_vote_labels(points, labels, anchors, queries, config), exact)
+    assert np.array_equal(exact[1500:2900], labels_of[1500:2900])
+    # With the home cluster alone as candidate, queries whose nearest anchors lie in the
+    # neighbouring cluster vote among the wrong anchors: the candidates matter.
+    alone = ClusterConfig(vote_exact_max_pairs=0, vote_candidate_clusters=1)
+    assert not np.array_equal(_vote_labels(points, labels, anchors, queries, alone), exact)
+    with pytest.raises(ParameterError, match="vote_candidate_clusters"):
+        with_settings(ClusterConfig(), ["vote_candidate_clusters=0"])
 
 
 def test_the_hdbscan_subset_is_the_longest_contigs_and_stray_ones_stay_noise() -> None:

@@ -125,6 +125,15 @@ class ClusterConfig:
     # Grouping (group_leftovers, split_linked_groups) links at most this many contigs, the
     # longest (single linkage is quadratic in memory).
     group_max_contigs: int = 4000
+    # The neighbour votes (vote_unclustered, assign_leftovers) find exact nearest neighbours
+    # while queries x anchors stays within this many pairs (about 2-3 min here at the limit;
+    # every real set and long-read run so far is far below). Above it, a query's neighbours are
+    # sought among the anchors of the vote_candidate_clusters clusters whose centroids lie
+    # nearest the centroid nearest the query: linear in the queries instead of queries x
+    # anchors. At 10^5 synthetic contigs the two agree on nearly every vote
+    # (benchmarks/RESULTS.md, "Training and clustering at scale").
+    vote_exact_max_pairs: int = 4_000_000_000
+    vote_candidate_clusters: int = 8
 
 
 def with_settings(config: ClusterConfig, settings: Sequence[str]) -> ClusterConfig:
@@ -235,6 +244,11 @@ def _validate(config: ClusterConfig) -> None:
         raise ParameterError("spread_members and group_max_contigs must be at least 2")
     if config.max_hdbscan_contigs is not None and config.max_hdbscan_contigs < 2:
         raise ParameterError("max_hdbscan_contigs must be at least 2 (or None for no limit)")
+    if config.vote_exact_max_pairs < 0 or config.vote_candidate_clusters < 1:
+        raise ParameterError(
+            "vote_exact_max_pairs must not be negative and vote_candidate_clusters must be "
+            "at least 1"
+        )
     if not config.leftover_neighbours / 2 < config.leftover_agreement <= config.leftover_neighbours:
         raise ParameterError(
             "leftover_agreement must be a majority of leftover_neighbours (more than half, "
@@ -498,16 +512,22 @@ def _split_mixed_depth(
     labels: np.ndarray, lengths: np.ndarray, depths: np.ndarray, config: ClusterConfig
 ) -> np.ndarray:
     """Split each bin whose contigs form two populations of crossing depths in two."""
+    from threadpoolctl import threadpool_limits
+
     result = labels.copy()
     next_label = int(labels.max(initial=-1)) + 1
-    for cluster in np.unique(labels[labels >= 0]):
-        members = np.flatnonzero(labels == cluster)
-        if lengths[members].sum() < 2 * config.min_bin_size:
-            continue
-        part = _depth_split(depths[members], lengths[members], config)
-        if part is not None:
-            result[members[part]] = next_label
-            next_label += 1
+    # The mixture's products are small (a bin's contigs x samples): BLAS threads only add
+    # start-up and contention, 12x the time on a loaded 2-core machine (measured: 100 samples,
+    # 400 contigs, 0.34 s against 4.0 s per bin); one thread gives the same numbers.
+    with threadpool_limits(limits=1, user_api="blas"):
+        for cluster in np.unique(labels[labels >= 0]):
+            members = np.flatnonzero(labels == cluster)
+            if lengths[members].sum() < 2 * config.min_bin_size:
+                continue
+            part = _depth_split(depths[members], lengths[members], config)
+            if part is not None:
+                result[members[part]] = next_label
+                next_label += 1
     return result
 
 
@@ -943,11 +963,54 @@ def _vote_labels(
     config: ClusterConfig,
 ) -> np.ndarray:
     """Give each query row the label that at least `leftover_agreement` of its
-    `leftover_neighbours` nearest anchor rows share (exact neighbours; a majority, so at most
-    one label qualifies); other queries keep their label."""
+    `leftover_neighbours` nearest anchor rows share (a majority, so at most one label
+    qualifies); other queries keep their label. Exact neighbours up to
+    `vote_exact_max_pairs` query-anchor pairs, neighbours among candidate clusters above."""
     result = labels.copy()
     if anchors.size == 0 or queries.size == 0:
         return result
+    if queries.size * anchors.size <= config.vote_exact_max_pairs:
+        _vote_among(points, labels, anchors, queries, config, result)
+        return result
+    # Candidates: each anchor cluster's centroid and its nearest centroids; a query searches the
+    # anchors of the clusters near the centroid nearest to it.
+    clusters, cluster_of = np.unique(labels[anchors], return_inverse=True)
+    counts = np.bincount(cluster_of, minlength=clusters.size)
+    centroids = np.zeros((clusters.size, points.shape[1]))
+    np.add.at(centroids, cluster_of, points[anchors])
+    centroids /= counts[:, None]
+    candidates = min(config.vote_candidate_clusters, clusters.size)
+    centroid_norms = (centroids**2).sum(axis=1)
+    between = centroid_norms[:, None] - 2.0 * centroids @ centroids.T + centroid_norms[None, :]
+    np.fill_diagonal(between, -np.inf)  # a cluster is always its own first candidate
+    near_clusters = np.argsort(between, axis=1, kind="stable")[:, :candidates]
+    home = np.empty(queries.size, dtype=np.int64)
+    block = max(1, _VOTE_BLOCK_PAIRS // clusters.size)
+    for start in range(0, queries.size, block):
+        chunk = points[queries[start : start + block]]
+        home[start : start + block] = np.argmin(
+            centroid_norms[None, :] - 2.0 * chunk @ centroids.T, axis=1
+        )
+    anchors_of = np.split(anchors[np.argsort(cluster_of, kind="stable")], np.cumsum(counts)[:-1])
+    order = np.argsort(home, kind="stable")
+    starts = np.searchsorted(home[order], np.arange(clusters.size + 1))
+    for cluster in range(clusters.size):
+        group = queries[order[starts[cluster] : starts[cluster + 1]]]
+        if group.size:
+            pool = np.sort(np.concatenate([anchors_of[c] for c in near_clusters[cluster]]))
+            _vote_among(points, labels, pool, group, config, result)
+    return result
+
+
+def _vote_among(
+    points: np.ndarray,
+    labels: np.ndarray,
+    anchors: np.ndarray,
+    queries: np.ndarray,
+    config: ClusterConfig,
+    result: np.ndarray,
+) -> None:
+    """The vote of _vote_labels over exact neighbours among `anchors`, written into `result`."""
     anchor_points = points[anchors]
     anchor_norms = (anchor_points**2).sum(axis=1)
     # With fewer anchors than neighbours asked, all of them vote and the same share must agree.
@@ -965,7 +1028,6 @@ def _vote_labels(
         rows = np.arange(chunk.size)
         accepted = agreeing[rows, winner] >= needed
         result[chunk[accepted]] = votes[rows, winner][accepted]
-    return result
 
 
 def _assign_leftovers(
