@@ -312,6 +312,8 @@ def test_containers_readme_gives_both_apptainer_routes() -> None:
     assert "apptainer build vaebin-rs.sif docker-archive://vaebin-rs.tar" in text
     assert re.search(r"apptainer build \S+\.sif docker://\S+", text)
     assert "apptainer build vaebin-rs.sif containers/vaebin-rs.def" in text
+    # the command tests/test_apptainer.py runs (MKSQUASHFS_ARGS there)
+    assert '--mksquashfs-args "-comp zstd -Xcompression-level 3"' in text
 
 
 # --- Build and run (podman, opt-in) -------------------------------------------------------------
