@@ -336,3 +336,98 @@ def test_named_missing_hmm_is_one_line_and_exit_1(tmp_path: Path) -> None:
         f"vaebin-rs: error: {missing}: no such marker HMM file (--markers-hmm); "
         "run `vaebin-rs fetch-markers` or pass --no-markers"
     ]
+
+
+# --- the marker steps of the clustering ---------------------------------------------------------
+
+
+def blob(rng: np.random.Generator, centre: list[float], n: int, scale: float = 0.05) -> np.ndarray:
+    return np.asarray(centre) + rng.normal(0, scale, size=(n, len(centre)))
+
+
+def contig_markers(rows_genes: dict[int, list[int]], n_genes: int):
+    from vaebin.cluster import ContigMarkers
+
+    names = [f"g{j}" for j in range(n_genes)]
+    return ContigMarkers.from_hits(
+        {row: [names[g] for g in genes] for row, genes in rows_genes.items()}, names
+    )
+
+
+def run_step(name: str, points, lengths, labels, markers_of_rows, **settings) -> np.ndarray:
+    from vaebin.cluster import CLUSTER_STEPS, ClusterConfig, _Work
+
+    config = ClusterConfig(min_bin_size=100_000, **settings)
+    work = _Work(points, lengths, 0, config)
+    work.markers = markers_of_rows
+    step = next(s for s in CLUSTER_STEPS if s.name == name)
+    return step.run(work, labels)
+
+
+def test_marker_split_separates_two_genomes_sharing_a_bin() -> None:
+    rng = np.random.default_rng(0)
+    # Two genomes of 20 contigs each, apart in latent space, HDBSCAN put in one bin; both hold
+    # genes 0-39 (one per contig, two per contig on the first ten), so the bin has 40 duplicates.
+    points = np.vstack([blob(rng, [1, 0, 0], 20), blob(rng, [0.8, 0.6, 0], 20)])
+    lengths = np.full(40, 20_000)
+    hits = {row: [row % 20, 20 + row % 20] if row % 20 < 10 else [row % 20] for row in range(40)}
+    labels = np.zeros(40, dtype=np.int64)
+    split = run_step("marker_split", points, lengths, labels, contig_markers(hits, 50))
+    assert sorted(map(sorted, [np.flatnonzero(split == c).tolist() for c in set(split)])) == [
+        list(range(20)),
+        list(range(20, 40)),
+    ]
+
+
+def test_marker_split_keeps_a_bin_the_cut_does_not_clean() -> None:
+    rng = np.random.default_rng(1)
+    # One genome, with its duplicated genes scattered: no cut removes half of the duplicates.
+    points = blob(rng, [1, 0, 0], 40)
+    lengths = np.full(40, 20_000)
+    hits = {row: [row % 25] for row in range(40)}
+    labels = np.zeros(40, dtype=np.int64)
+    kept = run_step("marker_split", points, lengths, labels, contig_markers(hits, 50))
+    assert kept.tolist() == labels.tolist()
+
+
+def test_marker_merge_joins_complementary_neighbours_only() -> None:
+    rng = np.random.default_rng(2)
+    # Clusters 0 and 1: two halves of one genome, close, genes 0-19 and 20-39.
+    # Cluster 2: as close to 1 but holding genes 20-39 again (another genome): stays apart.
+    # Cluster 3: far away, genes 40-49: stays apart.
+    points = np.vstack(
+        [
+            blob(rng, [1, 0, 0], 20),
+            blob(rng, [1, 0.1, 0], 20),
+            blob(rng, [1, 0.2, 0], 20),
+            blob(rng, [0, 0, 1], 10),
+        ]
+    )
+    lengths = np.full(70, 20_000)
+    labels = np.repeat([0, 1, 2, 3], [20, 20, 20, 10])
+    hits = {row: [row] for row in range(40)}
+    hits.update({40 + i: [20 + i] for i in range(20)})
+    hits.update({60 + i: [40 + i] for i in range(10)})
+    merged = run_step(
+        "marker_merge", points, lengths, labels, contig_markers(hits, 50),
+        marker_merge_max_separation=3.0,
+    )  # fmt: skip
+    groups = sorted(sorted(set(labels[merged == c].tolist())) for c in set(merged.tolist()))
+    assert groups == [[0, 1], [2], [3]]
+
+
+def test_marker_steps_are_skipped_without_markers() -> None:
+    from vaebin.cluster import ClusterConfig, cluster_latent
+
+    rng = np.random.default_rng(3)
+    points = np.vstack([blob(rng, [1, 0, 0], 30), blob(rng, [0, 1, 0], 30)])
+    config = ClusterConfig(min_bin_size=0, marker_split=True, marker_merge=True)
+    result = cluster_latent(points, np.full(60, 5000), [f"c{i}" for i in range(60)], config)
+    records = {r.name: r for r in result.steps}
+    for name in ("marker_split", "marker_merge"):
+        assert not records[name].ran
+        assert records[name].skipped_because.startswith("no marker genes")
+    off = cluster_latent(points, np.full(60, 5000), [f"c{i}" for i in range(60)])
+    assert {r.name: r.skipped_because for r in off.steps}["marker_split"] == (
+        "off (marker_split = False)"
+    )

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vaebin import __version__, core_version, features, io, markers
-from vaebin.cluster import ClusterConfig, ClusterResult, cluster_latent
+from vaebin.cluster import ClusterConfig, ClusterResult, ContigMarkers, cluster_latent
 from vaebin.encode import EncodeConfig, ModelInput, build_model_input
 from vaebin.errors import InputDataError, InputFileError, ParameterError
 from vaebin.io.bin_table import write_bin_table
@@ -403,6 +403,9 @@ def run_bin(
             model_input.names,
             cluster_config,
             depths=contig_features.depths[model_input.kept],
+            markers=None
+            if marker_set is None or marker_hits is None
+            else ContigMarkers.from_hits(marker_hits.contig_genes, marker_set.genes),
         )
     with steps.step("write"):
         outputs = write_bin_outputs(
