@@ -462,6 +462,14 @@ def _cluster_config(options: dict[str, Any], threads: int | None) -> Any:
     default=None,
     help="Marker HMM file [default: $VAEBIN_MARKERS_HMM, else the cache of `fetch-markers`].",
 )
+@click.option(
+    "--marker-gene-calling",
+    type=click.Choice(["meta", "trained"]),
+    default="meta",
+    show_default=True,
+    help="Gene calling for the markers: Prodigal's metagenomic mode, or one model trained on "
+    "the longest 20 Mbp of the contigs (about 4x less CPU).",
+)
 @click.option("--no-fasta", is_flag=True, help="Do not write bins/*.fna.gz and unbinned.fna.gz.")
 @click.option("--plot", is_flag=True, help="Draw latent_umap.png (needs the plot extra).")
 @threads_option
@@ -481,6 +489,7 @@ def bin_command(
     min_contig_len: int,
     markers: bool | None,
     markers_hmm: Path | None,
+    marker_gene_calling: str,
     no_fasta: bool,
     plot: bool,
     threads: int | None,
@@ -516,6 +525,7 @@ def bin_command(
         plot=plot,
         markers=markers,
         markers_hmm=markers_hmm,
+        marker_gene_calling=marker_gene_calling,
     )
     summary = run_bin(
         request,

@@ -324,6 +324,7 @@ class BinRequest:
     markers: bool | None = None
     """True: --markers; False: --no-markers; None: on when the marker HMM file is found."""
     markers_hmm: Path | None = None
+    marker_gene_calling: str = "meta"
 
 
 def _marker_columns(estimates: list[markers.BinEstimate]) -> list[dict[str, object]]:
@@ -387,6 +388,7 @@ def run_bin(
                 model_input.names.astype(str),
                 marker_set,
                 threads=request.threads or os.cpu_count() or 1,
+                gene_calling=request.marker_gene_calling,
             )
         marker_block.update(markers.hits_summary(marker_hits))
         log.info(
