@@ -781,10 +781,11 @@ class ContigMarkers:
         return np.bincount(self.genes[hit], minlength=self.n_genes)
 
     def quality(self, counts: np.ndarray) -> tuple[float, float]:
-        """(completeness, contamination) in percent of the set's genes."""
-        found = int((counts > 0).sum())
-        extra = int(np.maximum(counts - 1, 0).sum())
-        return 100.0 * found / self.n_genes, 100.0 * extra / self.n_genes
+        """(completeness, contamination) in percent of the set's genes (`markers.estimate`)."""
+        from vaebin.markers import estimate
+
+        result = estimate(counts)
+        return result.completeness, result.contamination
 
 
 def _count_clusters(labels: np.ndarray) -> int:
