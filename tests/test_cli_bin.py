@@ -15,6 +15,7 @@ import pytest
 
 from vaebin.cluster import CLUSTER_STEPS
 from vaebin.io.cami import read_cami_binning
+from vaebin.markers import locate_hmm
 from vaebin.pipeline import load_features, save_features
 from vaebin.simulate import SimulationConfig, simulate_community
 
@@ -79,7 +80,11 @@ def test_bin_writes_every_output(binned: Path, community) -> None:
     # The epochs asked for, with the batch doublings at 8 / 25 / 50 / 75 % of them.
     assert summary["parameters"]["train"]["epochs"] == 30
     assert summary["parameters"]["train"]["batch_doubling_epochs"] == [2, 8, 15, 22]
-    assert set(summary["steps"]) == {"features", "train", "cluster", "write"}
+    # The marker step runs when the marker HMM file is in its default place (.ci/setup puts it).
+    markers_on = locate_hmm(None).exists
+    assert summary["markers"]["status"] == ("on" if markers_on else "skipped")
+    marker_step = {"markers"} if markers_on else set()
+    assert set(summary["steps"]) == {"features", "train", "cluster", "write"} | marker_step
     # Every clustering step is listed, in order, with what it did or why it was skipped.
     cluster_steps = {step["name"]: step for step in summary["cluster_steps"]}
     assert list(cluster_steps) == [step.name for step in CLUSTER_STEPS] + ["name_bins"]

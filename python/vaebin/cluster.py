@@ -134,6 +134,28 @@ class ClusterConfig:
     # (benchmarks/RESULTS.md, "Training and clustering at scale").
     vote_exact_max_pairs: int = 4_000_000_000
     vote_candidate_clusters: int = 8
+    # Marker genes (`bin` with its marker step; off by default until judged on held-out real
+    # data). Estimates are CheckM-style percents of the marker set's genes (vaebin.markers).
+    # marker_split: a bin whose contamination is at least marker_split_min_contamination is
+    # cut in two by length-weighted 2-means on its latent points; the cut is kept when it
+    # removes at least marker_split_min_reduction of the bin's extra marker copies, each part
+    # holds marker_split_min_part_completeness and min_bin_size bp, and the parts lie at least
+    # marker_split_min_separation times farther apart than their own longest contigs do (any
+    # cut of one genome's cloud halves scattered duplicates by chance); parts are tried again.
+    marker_split: bool = False
+    marker_split_min_contamination: float = 10.0
+    marker_split_min_reduction: float = 0.5
+    marker_split_min_part_completeness: float = 20.0
+    marker_split_min_separation: float = 1.5
+    # marker_merge: two bins that lie less than marker_merge_max_separation times their own
+    # spread apart, each with at least marker_merge_min_genes marker genes, sharing at most
+    # marker_merge_max_shared genes, whose union is at least marker_merge_min_gain more
+    # complete than the better of them, are joined (closest pairs first).
+    marker_merge: bool = False
+    marker_merge_max_separation: float = 2.5
+    marker_merge_min_genes: int = 10
+    marker_merge_max_shared: int = 1
+    marker_merge_min_gain: float = 10.0
 
 
 def with_settings(config: ClusterConfig, settings: Sequence[str]) -> ClusterConfig:
@@ -249,6 +271,10 @@ def _validate(config: ClusterConfig) -> None:
             "vote_exact_max_pairs must not be negative and vote_candidate_clusters must be "
             "at least 1"
         )
+    if not 0 <= config.marker_split_min_reduction <= 1:
+        raise ParameterError("marker_split_min_reduction must be in [0, 1]")
+    if config.marker_merge_max_separation < 0 or config.marker_merge_max_shared < 0:
+        raise ParameterError("marker_merge_max_separation and _max_shared must not be negative")
     if not config.leftover_neighbours / 2 < config.leftover_agreement <= config.leftover_neighbours:
         raise ParameterError(
             "leftover_agreement must be a majority of leftover_neighbours (more than half, "
@@ -615,11 +641,13 @@ def cluster_latent(
     names: Sequence[str] | np.ndarray,
     config: ClusterConfig | None = None,
     depths: np.ndarray | None = None,
+    markers: ContigMarkers | None = None,
 ) -> ClusterResult:
     """Bin contigs by HDBSCAN on their latent means; see `ClusterConfig` for the options.
 
     `depths` (contigs x samples mean depth) is only used by `merge_same_depth` and
-    `split_mixed_depth`, and only with at least `depth_min_samples` samples."""
+    `split_mixed_depth`, and only with at least `depth_min_samples` samples; `markers` (the
+    marker genes on each row) only by `marker_split` and `marker_merge`."""
     config = config or ClusterConfig()
     _validate(config)
     latent = np.asarray(latent_means)
@@ -648,6 +676,7 @@ def cluster_latent(
         depths_given = depth_matrix.shape[1]
 
     work = _Work(_prepare_points(latent, config.metric), lengths, depths_given, config)
+    work.markers = markers
     if depth_matrix is not None and depth_matrix.shape[1] >= config.depth_min_samples:
         work.depths = depth_matrix
     labels = np.full(n_contigs, -1, dtype=np.int64)
@@ -715,6 +744,7 @@ class _Work:
     """Contigs x samples depths, when at least config.depth_min_samples samples were given."""
     subset: np.ndarray | None = None
     """Rows HDBSCAN clustered (the longest max_hdbscan_contigs); None: too few for density."""
+    markers: ContigMarkers | None = None
 
 
 @dataclass(frozen=True)
@@ -744,6 +774,38 @@ class ClusterStep:
     needs_depths: bool
     run: Callable[[_Work, np.ndarray], np.ndarray]
     does: str
+    needs_markers: bool = False
+
+
+@dataclass(frozen=True)
+class ContigMarkers:
+    """Marker genes on the rows being clustered: one entry per hit (row, gene index)."""
+
+    rows: np.ndarray
+    genes: np.ndarray
+    n_genes: int
+    """Genes in the marker set: the denominator of the estimates."""
+
+    @classmethod
+    def from_hits(cls, contig_genes: dict[int, list[str]], gene_names: Sequence[str]):
+        """From `vaebin.markers.MarkerHits.contig_genes` and the set's gene names."""
+        column = {gene: j for j, gene in enumerate(gene_names)}
+        pairs = [(row, column[g]) for row, genes in contig_genes.items() for g in genes]
+        rows = np.array([r for r, _ in pairs], dtype=np.int64)
+        genes = np.array([g for _, g in pairs], dtype=np.int64)
+        return cls(rows, genes, len(gene_names))
+
+    def counts(self, members: np.ndarray) -> np.ndarray:
+        """Copies of each gene of the set on the rows `members`."""
+        hit = np.isin(self.rows, members)
+        return np.bincount(self.genes[hit], minlength=self.n_genes)
+
+    def quality(self, counts: np.ndarray) -> tuple[float, float]:
+        """(completeness, contamination) in percent of the set's genes (`markers.estimate`)."""
+        from vaebin.markers import estimate
+
+        result = estimate(counts)
+        return result.completeness, result.contamination
 
 
 def _count_clusters(labels: np.ndarray) -> int:
@@ -792,6 +854,8 @@ def _skip_reason(step: ClusterStep, work: _Work) -> str | None:
     config = work.config
     if step.switch is not None and getattr(config, step.switch) in (False, None):
         return f"off ({step.switch} = {getattr(config, step.switch)})"
+    if step.needs_markers and work.markers is None:
+        return "no marker genes (bin with its marker step: the HMM file and not --no-markers)"
     if step.needs_depths and work.depths is None:
         if work.depth_samples == 0:
             return "no depths given"
@@ -872,6 +936,116 @@ def _step_split_mixed_depth(work: _Work, labels: np.ndarray) -> np.ndarray:
     return _split_mixed_depth(labels, work.lengths, work.depths, work.config)
 
 
+def _two_means(points: np.ndarray, weights: np.ndarray, iterations: int = 25) -> np.ndarray:
+    """Weighted 2-means; deterministic start at the point farthest from the weighted centre
+    and the point farthest from that one. Returns 0/1 per row."""
+    centre = np.average(points, axis=0, weights=weights)
+    first = points[np.argmax(((points - centre) ** 2).sum(axis=1))]
+    second = points[np.argmax(((points - first) ** 2).sum(axis=1))]
+    centres = np.stack([first, second])
+    part = np.zeros(points.shape[0], dtype=np.int64)
+    for _ in range(iterations):
+        distances = ((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+        new_part = np.argmin(distances, axis=1)
+        if (new_part == 0).all() or (new_part == 1).all():
+            return new_part
+        centres = np.stack(
+            [
+                np.average(points[new_part == k], axis=0, weights=weights[new_part == k])
+                for k in (0, 1)
+            ]
+        )
+        if np.array_equal(new_part, part):
+            break
+        part = new_part
+    return part
+
+
+def _step_marker_split(work: _Work, labels: np.ndarray) -> np.ndarray:
+    """Cut bins with duplicated marker genes in two where that removes the duplicates."""
+    markers, config, lengths = work.markers, work.config, work.lengths
+    assert markers is not None
+    result = labels.copy()
+    next_label = int(labels.max(initial=-1)) + 1
+    queue = sorted(np.unique(labels[labels >= 0]).tolist(), reverse=True)
+    while queue:
+        cluster = queue.pop()
+        members = np.flatnonzero(result == cluster)
+        counts = markers.counts(members)
+        if markers.quality(counts)[1] < config.marker_split_min_contamination:
+            continue
+        part = _two_means(work.points[members], lengths[members].astype(np.float64))
+        first, second = members[part == 0], members[part == 1]
+        if min(lengths[first].sum(), lengths[second].sum()) < config.min_bin_size:
+            continue
+        extra = int(np.maximum(counts - 1, 0).sum())
+        parts = [markers.counts(first), markers.counts(second)]
+        extra_after = sum(int(np.maximum(c - 1, 0).sum()) for c in parts)
+        if extra_after > extra * (1 - config.marker_split_min_reduction):
+            continue
+        if min(markers.quality(c)[0] for c in parts) < config.marker_split_min_part_completeness:
+            continue
+        longest = [_longest(rows, lengths, config.spread_members) for rows in (first, second)]
+        within = max(_median_distance(work.points[rows]) for rows in longest)
+        between = _median_distance(work.points[longest[0]], work.points[longest[1]])
+        if between < config.marker_split_min_separation * within:
+            continue
+        result[second] = next_label
+        queue += [cluster, next_label]
+        next_label += 1
+    return result
+
+
+def _step_marker_merge(work: _Work, labels: np.ndarray) -> np.ndarray:
+    """Join close bins whose marker genes complement each other (closest pairs first)."""
+    markers, config, lengths = work.markers, work.config, work.lengths
+    assert markers is not None
+    clusters = np.unique(labels[labels >= 0])
+    members = {int(c): np.flatnonzero(labels == c) for c in clusters}
+    counts = {c: markers.counts(rows) for c, rows in members.items()}
+    longest = {c: _longest(rows, lengths, config.spread_members) for c, rows in members.items()}
+    spread = {c: _median_distance(work.points[rows]) for c, rows in longest.items()}
+    candidates = []
+    for i, first in enumerate(members):
+        for second in list(members)[i + 1 :]:
+            if (
+                min((counts[first] > 0).sum(), (counts[second] > 0).sum())
+                < config.marker_merge_min_genes
+            ):
+                continue
+            if spread[first] == 0 or spread[second] == 0:
+                continue
+            between = _median_distance(work.points[longest[first]], work.points[longest[second]])
+            if between < config.marker_merge_max_separation * max(spread[first], spread[second]):
+                candidates.append((between, first, second))
+    root = {c: c for c in members}
+
+    def find(c: int) -> int:
+        while root[c] != c:
+            c = root[c]
+        return c
+
+    for _, first, second in sorted(candidates):
+        a, b = find(first), find(second)
+        if a == b:
+            continue
+        shared = int(((counts[a] > 0) & (counts[b] > 0)).sum())
+        if shared > config.marker_merge_max_shared:
+            continue
+        union = counts[a] + counts[b]
+        gain = markers.quality(union)[0] - max(
+            markers.quality(counts[a])[0], markers.quality(counts[b])[0]
+        )
+        if gain < config.marker_merge_min_gain:
+            continue
+        root[b] = a
+        counts[a] = union
+    result = labels.copy()
+    for c, rows in members.items():
+        result[rows] = find(c)
+    return result
+
+
 # The clustering, step by step. Each reads the labels the previous steps left (-1: noise) and
 # returns new ones; ClusterConfig holds every setting; ClusterResult.steps records what each
 # did (or why it was skipped) and run_bin writes that to summary.json as `cluster_steps`.
@@ -912,6 +1086,16 @@ CLUSTER_STEPS: tuple[ClusterStep, ...] = (
     ClusterStep(
         "split_mixed_depth", "split_mixed_depth", True, _step_split_mixed_depth,
         "split bins whose contigs form two populations of crossing depths (strains)",
+    ),
+    ClusterStep(
+        "marker_split", "marker_split", False, _step_marker_split,
+        "cut bins with duplicated marker genes in two (2-means) where that removes them",
+        needs_markers=True,
+    ),
+    ClusterStep(
+        "marker_merge", "marker_merge", False, _step_marker_merge,
+        "join close bins whose marker genes complement each other without duplicates",
+        needs_markers=True,
     ),
 )  # fmt: skip
 # The steps that find clusters by density; the noise they leave is ClusterResult.n_noise.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import resource
 import sys
@@ -20,10 +21,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vaebin import __version__, core_version, features, io
-from vaebin.cluster import ClusterConfig, ClusterResult, cluster_latent
+from vaebin import __version__, core_version, features, io, markers
+from vaebin.cluster import ClusterConfig, ClusterResult, ContigMarkers, cluster_latent
 from vaebin.encode import EncodeConfig, ModelInput, build_model_input
 from vaebin.errors import InputDataError, InputFileError, ParameterError
+from vaebin.io.bin_table import write_bin_table
 from vaebin.train_config import TrainConfig
 
 if TYPE_CHECKING:  # torch is imported only where a model is trained or used
@@ -319,6 +321,22 @@ class BinRequest:
     coverage_options: dict[str, object] = field(default_factory=dict)
     write_fasta: bool = True
     plot: bool = False
+    markers: bool | None = None
+    """True: --markers; False: --no-markers; None: on when the marker HMM file is found."""
+    markers_hmm: Path | None = None
+    marker_gene_calling: str = "meta"
+
+
+def _marker_columns(estimates: list[markers.BinEstimate]) -> list[dict[str, object]]:
+    return [
+        {
+            "marker_completeness": e.completeness,
+            "marker_contamination": e.contamination,
+            "marker_genes": e.genes_found,
+            "marker_extra_copies": e.extra_copies,
+        }
+        for e in estimates
+    ]
 
 
 def run_bin(
@@ -335,6 +353,8 @@ def run_bin(
     io.remove_outputs(outdir, ["summary.json"])
     steps = StepLog()
     started = time.perf_counter()
+    # Before any work: a marker file the user named must exist.
+    marker_set, marker_block = markers.plan_markers(request.markers, request.markers_hmm)
     with steps.step("features"):
         contig_features = load_contig_features(
             request.contigs,
@@ -360,6 +380,24 @@ def run_bin(
         encode_config.min_contig_len,
         model_input.n_short,
     )
+    marker_hits = None
+    if marker_set is not None:
+        with steps.step("markers"):
+            marker_hits = markers.find_markers(
+                request.contigs,
+                model_input.names.astype(str),
+                marker_set,
+                threads=request.threads or os.cpu_count() or 1,
+                gene_calling=request.marker_gene_calling,
+            )
+        marker_block.update(markers.hits_summary(marker_hits))
+        log.info(
+            "marker genes: %d genes called on %d contigs, %d marker hits on %d contigs",
+            marker_hits.genes_called,
+            marker_hits.contigs_searched,
+            marker_hits.hits,
+            len(marker_hits.contig_genes),
+        )
     with steps.step("cluster"):
         clustering = cluster_latent(
             embedding.latent_means,
@@ -367,6 +405,9 @@ def run_bin(
             model_input.names,
             cluster_config,
             depths=contig_features.depths[model_input.kept],
+            markers=None
+            if marker_set is None or marker_hits is None
+            else ContigMarkers.from_hits(marker_hits.contig_genes, marker_set.genes),
         )
     with steps.step("write"):
         outputs = write_bin_outputs(
@@ -379,6 +420,16 @@ def run_bin(
             sample_id=cluster_config.bin_prefix,
             write_fasta=request.write_fasta,
         )
+        if marker_set is not None and marker_hits is not None:
+            estimates = markers.bin_estimates(
+                clustering.labels,
+                marker_hits.contig_genes,
+                marker_set.genes,
+                len(clustering.bin_names),
+            )
+            for row, columns in zip(outputs["bins"], _marker_columns(estimates), strict=True):
+                row.update(columns)
+        write_bin_table(outdir / "bins.tsv", outputs["bins"])
     if request.plot:
         with steps.step("plot"):
             from vaebin import plot
@@ -423,6 +474,7 @@ def run_bin(
         },
         "bins": outputs["bins"],
         "cluster_steps": clustering.step_summaries(),
+        "markers": marker_block,
         "final_loss": embedding.loss_history[-1] if embedding.loss_history else None,
         "steps": steps.steps,
         "seconds": round(time.perf_counter() - started, 3),
