@@ -42,6 +42,7 @@ class SequenceNamesAndLengths(TypedDict):
     lengths: npt.NDArray[np.int64]
 
 def sequence_names_and_lengths(path: str | os.PathLike[str]) -> SequenceNamesAndLengths: ...
+def selected_sequences(path: str | os.PathLike[str], names: list[str]) -> list[bytes]: ...
 def write_bins(
     contigs: str | os.PathLike[str],
     names: bytes,

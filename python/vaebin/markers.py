@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vaebin import io
-from vaebin.errors import FormatError, InputDataError, InputFileError, VaebinError
+from vaebin.errors import FormatError, InputFileError, VaebinError
 
 if TYPE_CHECKING:
     from pyhmmer.plan7 import HMM
@@ -231,22 +231,13 @@ class MarkerHits:
 
 
 def _read_contigs(contigs: Path, wanted: dict[str, int]) -> list[tuple[int, bytes]]:
-    """Sequences of the contigs named in `wanted` (name -> row), read with pyhmmer's easel."""
-    import pyhmmer
+    """Sequences of the contigs named in `wanted` (name -> row), as (row, letters), read by the
+    project's one sequence reader (the Rust core's, with its checks and messages)."""
+    from vaebin import _core
 
-    found: list[tuple[int, bytes]] = []
-    with pyhmmer.easel.SequenceFile(contigs, digital=False, format="fasta") as handle:
-        for record in handle:
-            row = wanted.get(_name(record.name))
-            if row is not None:
-                found.append((row, record.sequence.encode()))
-    if len(found) != len(wanted):
-        rows_found = {row for row, _ in found}
-        missing = [name for name, row in wanted.items() if row not in rows_found]
-        raise InputDataError(
-            f"{contigs}: {len(missing)} contigs to search are not in the file (first: {missing[0]})"
-        )
-    return found
+    names = sorted(wanted, key=wanted.__getitem__)
+    sequences = _core.selected_sequences(str(contigs), names)
+    return [(wanted[name], sequence) for name, sequence in zip(names, sequences, strict=True)]
 
 
 GENE_CALLING = ("meta", "trained")

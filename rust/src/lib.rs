@@ -156,6 +156,21 @@ mod python {
         Ok(out)
     }
 
+    /// Sequences of the named records of a FASTA/FASTQ file, in the order of `names`, read by
+    /// the project's one sequence reader (marker-gene calling).
+    #[pyfunction]
+    fn selected_sequences<'py>(
+        py: Python<'py>,
+        path: PathBuf,
+        names: Vec<String>,
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let wanted: Vec<Vec<u8>> = names.into_iter().map(String::into_bytes).collect();
+        let sequences = py
+            .detach(|| crate::seqio::selected_sequences(&path, &wanted))
+            .map_err(to_python)?;
+        Ok(sequences.iter().map(|s| PyBytes::new(py, s)).collect())
+    }
+
     /// Copies contigs into gzip FASTA files, one per output; `names` are fixed-width (padded with
     /// NUL bytes) and `outputs_of_names` gives each name's output index.
     #[pyfunction]
@@ -487,6 +502,7 @@ mod python {
         m.add_function(wrap_pyfunction!(total_average_depths, m)?)?;
         m.add_function(wrap_pyfunction!(depth_table_rows, m)?)?;
         m.add_function(wrap_pyfunction!(write_bins, m)?)?;
+        m.add_function(wrap_pyfunction!(selected_sequences, m)?)?;
         m.add_function(wrap_pyfunction!(read_feature_arrays, m)?)?;
         m.add_function(wrap_pyfunction!(write_read_bins, m)?)?;
         m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;

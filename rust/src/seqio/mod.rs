@@ -187,3 +187,85 @@ pub fn names_and_lengths(path: &Path) -> CoreResult<NamesAndLengths> {
     out.format = reader.format();
     Ok(out)
 }
+
+/// The sequences of the records named in `names`, in that order, read by the same rules as
+/// every other reader (marker-gene calling needs the contigs' letters in Python). Only the
+/// named records are kept; a name the file lacks is an error naming the first one missing.
+pub fn selected_sequences(path: &Path, names: &[Vec<u8>]) -> CoreResult<Vec<Vec<u8>>> {
+    let mut slot_of: std::collections::HashMap<&[u8], usize> =
+        std::collections::HashMap::with_capacity(names.len());
+    for (slot, name) in names.iter().enumerate() {
+        if slot_of.insert(name.as_slice(), slot).is_some() {
+            return Err(CoreError::Parameter(format!(
+                "contig {:?} is asked for twice",
+                String::from_utf8_lossy(name)
+            )));
+        }
+    }
+    let mut out: Vec<Option<Vec<u8>>> = vec![None; names.len()];
+    let mut reader = SequenceReader::open(path, 0)?;
+    while let Some(batch) = reader.next_batch()? {
+        for i in 0..batch.len() {
+            if let Some(&slot) = slot_of.get(batch.name(i)) {
+                out[slot] = Some(batch.sequence(i).to_vec());
+            }
+        }
+    }
+    let missing = out.iter().filter(|s| s.is_none()).count();
+    if let Some(first) = out.iter().position(|s| s.is_none()) {
+        return Err(CoreError::input(
+            path,
+            format!(
+                "{missing} of the contigs asked for are not in this file (first: {})",
+                String::from_utf8_lossy(&names[first])
+            ),
+        ));
+    }
+    Ok(out.into_iter().flatten().collect())
+}
+
+#[cfg(test)]
+mod selected_tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// A FASTA file of `text` in the temporary folder, removed when dropped.
+    struct Fasta(PathBuf);
+
+    impl Fasta {
+        fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Fasta {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn fasta(tag: &str, text: &str) -> Fasta {
+        let path =
+            std::env::temp_dir().join(format!("vaebin-selected-{tag}-{}.fa", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        Fasta(path)
+    }
+
+    #[test]
+    fn selected_sequences_come_in_the_order_asked_with_wrapped_lines_joined() {
+        let file = fasta("order", ">a one\nACGT\nAC\n>b\nGGGG\n>c\nttNa\n");
+        let names = vec![b"c".to_vec(), b"a".to_vec()];
+        let got = selected_sequences(file.path(), &names).unwrap();
+        assert_eq!(got, vec![b"ttNa".to_vec(), b"ACGTAC".to_vec()]);
+    }
+
+    #[test]
+    fn a_missing_or_repeated_name_is_an_error() {
+        let file = fasta("missing", ">a\nACGT\n");
+        let error = selected_sequences(file.path(), &[b"a".to_vec(), b"z".to_vec()]).unwrap_err();
+        assert!(error
+            .to_string()
+            .contains("1 of the contigs asked for are not in this file (first: z)"));
+        assert!(selected_sequences(file.path(), &[b"a".to_vec(), b"a".to_vec()]).is_err());
+    }
+}
