@@ -247,7 +247,9 @@ def _bins(outdir: Path) -> dict[str, bytes]:
         path.name: gzip.decompress(path.read_bytes())
         for path in sorted((outdir / "bins").glob("*.fna.gz"))
     }
-    found["clusters.tsv"] = (outdir / "clusters.tsv").read_bytes()
+    # bins.tsv: the marker estimates too (the image's HMM file against the host's cache)
+    for name in ("clusters.tsv", "bins.tsv"):
+        found[name] = (outdir / name).read_bytes()
     return found
 
 

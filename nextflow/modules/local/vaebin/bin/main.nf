@@ -18,6 +18,7 @@ process VAEBIN_BIN {
     tuple val(meta), path("${prefix}/clusters.tsv")   , emit: clusters
     tuple val(meta), path("${prefix}/*.binning")      , emit: binning
     tuple val(meta), path("${prefix}/unbinned.fna.gz"), emit: unbinned, optional: true
+    tuple val(meta), path("${prefix}/bins.tsv")       , emit: bin_table
     tuple val(meta), path("${prefix}/summary.json")   , emit: summary
     tuple val(meta), path("${prefix}/model.pt")       , emit: model   , optional: true
     tuple val("${task.process}"), val('vaebin-rs'), eval("vaebin-rs --version | sed 's/^vaebin-rs //; s/ .*//'"), emit: versions_vaebin_rs, topic: versions
@@ -72,6 +73,13 @@ process VAEBIN_BIN {
         printf '@Version:0.9.1\\n@SampleID:%s\\n\\n@@SEQUENCEID\\tBINID\\n' "${meta.id}"
         awk -v OFS='\\t' 'NR > 1 { print \$2, \$1 }' ${prefix}/clusters.tsv
     } > ${prefix}/clusters.binning
+    {
+        printf 'bin\\tcontigs\\tbp\\tmarker_completeness\\tmarker_contamination\\tmarker_genes\\tmarker_extra_copies\\n'
+        gzip -cdf ${contigs} | awk -v OFS='\\t' -v bin="${prefix}.1" '
+            /^>/ { n++; next } { bp += length(\$0) }
+            END { print bin, n, bp, "NA", "NA", "NA", "NA" }
+        '
+    } > ${prefix}/bins.tsv
     printf '{"stub": true, "device": "%s", "bins": 1}\\n' "${device}" > ${prefix}/summary.json
     touch ${prefix}/model.pt
     """
