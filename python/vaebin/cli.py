@@ -464,11 +464,12 @@ def _cluster_config(options: dict[str, Any], threads: int | None) -> Any:
 )
 @click.option(
     "--marker-gene-calling",
-    type=click.Choice(["meta", "trained"]),
-    default="meta",
+    type=click.Choice(["trained", "meta"]),
+    default="trained",
     show_default=True,
-    help="Gene calling for the markers: Prodigal's metagenomic mode, or one model trained on "
-    "the longest 20 Mbp of the contigs (about 4x less CPU).",
+    help="Gene calling for the markers: one Prodigal model trained on the longest 20 Mbp of "
+    "the contigs, or Prodigal's metagenomic mode (50 models; 2.4x the CPU of the whole marker "
+    "step, the same markers on 511 of 512 real contigs).",
 )
 @click.option("--no-fasta", is_flag=True, help="Do not write bins/*.fna.gz and unbinned.fna.gz.")
 @click.option("--plot", is_flag=True, help="Draw latent_umap.png (needs the plot extra).")

@@ -324,7 +324,7 @@ class BinRequest:
     markers: bool | None = None
     """True: --markers; False: --no-markers; None: on when the marker HMM file is found."""
     markers_hmm: Path | None = None
-    marker_gene_calling: str = "meta"
+    marker_gene_calling: str = "trained"
 
 
 def _marker_columns(estimates: list[markers.BinEstimate]) -> list[dict[str, object]]:
