@@ -7,10 +7,17 @@ related models and strains, 4 samples, 22 M reads) in the same run, one after th
     python benchmarks/binning.py [--skip-simulate] [--tools vaebin,article,vamb,metabat2]
                                  [--seeds 1,2,3]
 
-`--community debian` (and `debian2`, a second, independent genome set) runs the same
-comparison on a community the project did not generate: real genomes from Debian packages, ART
-reads, a MEGAHIT co-assembly and minimap2 mappings (benchmarks/debian_community.py); its figures
-go into their own section of RESULTS.md. `--samples N` gives the tools only the first N samples.
+`--community debian` (and `debian2`, `debian3`: second and third independent genome sets) runs
+the same comparison on a community the project did not generate: real genomes from Debian
+packages, ART reads, a MEGAHIT co-assembly and minimap2 mappings (benchmarks/debian_community.py);
+its figures go into their own section of RESULTS.md. `--samples N` gives the tools only the first
+N samples. The simulated community and sets 1 and 2 are tuning sets (defaults and thresholds
+were chosen on them, benchmarks/dev/NOTES.md); set 3 is held out: nothing is tuned on it.
+
+`--leave-one-out` replaces the comparison with an ablation of vaebin-rs's clustering: per seed
+one trained model (the comparison's `bin` run when there), then `vaebin-rs cluster` of its latent
+means with every step on and with each step off in turn; the figures of every community measured
+go into the `## Leave one step out` section (`--leave-one-out --report-only` writes it again).
 
 Training is stochastic, so one seed can flatter or wrong any tool: every tool runs once per
 seed of `--seeds` (1, 2 and 3 unless told), that seed passed as its own `--seed`; for each seed
@@ -56,7 +63,22 @@ COMMUNITY_DIR = BENCHMARKS_DIR / "data" / "community-benchmark"
 RUNS_DIR = BENCHMARKS_DIR / "data" / "binning-runs"
 COMMUNITY = "simulated"  # or a real one; select_community() sets the paths above and below
 # Real-genome communities of benchmarks/debian_community.py: name -> its genome set.
-REAL_COMMUNITIES = {"debian": 1, "debian2": 2}
+REAL_COMMUNITIES = {"debian": 1, "debian2": 2, "debian3": 3}
+# The protocol (RESULTS.md, "Binning"): the communities some default or threshold was chosen
+# on (benchmarks/dev/NOTES.md) are tuning sets; a held-out set was never used to choose one.
+COMMUNITY_ROLES = {
+    "simulated": "tuning",
+    "debian": "tuning",
+    "debian2": "tuning",
+    "debian3": "held out",
+}
+PROTOCOL_REFERENCE = 'protocol: "Tuning and held-out sets" above'
+COMMUNITY_NAMES = {
+    "simulated": "simulated benchmark community",
+    "debian": "real genomes, set 1",
+    "debian2": "real genomes, set 2",
+    "debian3": "real genomes, set 3",
+}
 # The folder the community is built in; COMMUNITY_DIR differs from it when --samples takes a
 # subset of the samples (a folder of links to the contigs, the truth and the first BAMs).
 SOURCE_DIR = COMMUNITY_DIR
@@ -240,6 +262,8 @@ def select_community(name: str, samples: int | None = None) -> None:
         SECTION_TITLE = "## Binning on real genomes"
         if name == "debian2":
             SECTION_TITLE += ", second genome set"
+        elif name == "debian3":
+            SECTION_TITLE += ", third genome set (held out)"
     SAMPLES = samples
     if samples is not None:
         suffix = f"{samples}-sample" if samples == 1 else f"{samples}-samples"
@@ -594,6 +618,193 @@ RUNNERS: dict[str, Callable[[int], ToolRun]] = {
 
 
 # ---------------------------------------------------------------------------------------------
+# leave one step out
+
+LEAVE_ONE_OUT_TITLE = "## Leave one step out"
+# Each clustering step (python/vaebin/cluster.py, CLUSTER_STEPS) that can be switched off, and
+# split_linked_groups, a switch inside recluster, as the --cluster-param setting that does it.
+LEFT_OUT_STEPS = (
+    ("recluster", "recluster=false"),
+    ("split_linked_groups", "split_linked_groups=false"),
+    ("merge_same_depth", "merge_same_depth=false"),
+    ("group_leftovers", "group_leftovers=false"),
+    ("long_contig_bins", "long_contig_bin_bp=none"),
+    ("assign_leftovers", "assign_leftovers=false"),
+    ("split_mixed_depth", "split_mixed_depth=false"),
+)
+ALL_STEPS = "none (every step)"
+MEDIUM_QUALITY = (0.5, 0.9)  # >50% completeness, >90% purity (CheckM's <10% contamination)
+
+
+def trained_run(seed: int) -> Path:
+    """vaebin-rs default's `bin` folder with `seed` (latent means, features, bins): the one
+    the comparison left, else a new `bin` run. Training is the same for every variant."""
+    outdir = seed_dir(seed) / "vaebin"
+    needed = ("latent.npy", "latent_contigs.tsv", "features", "clusters.tsv")
+    if all((outdir / name).exists() for name in needed):
+        print(f"vaebin-rs default, seed {seed}: reusing the trained run in {outdir}", flush=True)
+    else:
+        print(f"vaebin-rs default, seed {seed}:", flush=True)
+        run_vaebin("vaebin", seed)
+    return outdir
+
+
+def recluster_without(seed: int, trained: Path, step: str, setting: str | None) -> dict:
+    """`vaebin-rs cluster` of the trained run's latent means with `setting` (None: every step
+    on), scored against the truth."""
+    outdir = seed_dir(seed) / "leave-one-out" / step
+    shutil.rmtree(outdir, ignore_errors=True)
+    argv = [
+        str(_vaebin_executable()),
+        "cluster",
+        "--latent",
+        str(trained),
+        "--features",
+        str(trained / "features"),
+        "--contigs",
+        str(COMMUNITY_DIR / "contigs.fna.gz"),
+        "--outdir",
+        str(outdir),
+        "--no-fasta",
+        "--min-bin-size",
+        str(MIN_BIN_BP),
+        "--threads",
+        str(THREADS),
+    ]
+    if setting is not None:
+        argv += ["--cluster-param", setting]
+    cost = measure(argv, outdir.with_name(f"{step}.log"))
+    result = evaluate_bins(*community_truth(), read_clusters(outdir / "clusters.tsv"))
+    (outdir.with_name(f"{step}.evaluation.txt")).write_text(result.table() + "\n")
+    return {
+        "near_complete": result.near_complete,
+        "medium_quality": result.count(*MEDIUM_QUALITY),
+        "ari": result.adjusted_rand_index,
+        "binned_percent": _binned_percent(result),
+        "bins": result.n_bins,
+        "cluster_seconds": cost.wall_seconds,
+    }
+
+
+def run_leave_one_out(seeds: Sequence[int]) -> None:
+    """Every step off in turn on one trained model per seed; figures to
+    RUNS_DIR/leave-one-out.json and the RESULTS.md section of all communities measured."""
+    variants: dict[str, dict[int, dict]] = {ALL_STEPS: {}}
+    variants.update({step: {} for step, _ in LEFT_OUT_STEPS})
+    binned: dict[int, int] = {}
+    for seed in seeds:
+        trained = trained_run(seed)
+        binned[seed] = evaluate_bins(
+            *community_truth(), read_clusters(trained / "clusters.tsv")
+        ).near_complete
+        for step, setting in ((ALL_STEPS, None), *LEFT_OUT_STEPS):
+            print(f"  without {step}, seed {seed}:", flush=True)
+            variants[step][seed] = recluster_without(
+                seed, trained, "all" if setting is None else step, setting
+            )
+    record = {
+        "community": COMMUNITY,
+        "role": COMMUNITY_ROLES[COMMUNITY],
+        "seeds": list(seeds),
+        "bin_near_complete": binned,
+        "revision": source_revision(),
+        "date_utc": machine_description()["date_utc"],
+        "variants": variants,
+    }
+    (RUNS_DIR / "leave-one-out.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_leave_one_out_section()
+
+
+def leave_one_out_records() -> list[dict]:
+    """The leave-one-out figures of every community measured so far, tuning sets first."""
+    records = []
+    for name in sorted(COMMUNITY_ROLES, key=lambda n: (COMMUNITY_ROLES[n] != "tuning", n)):
+        folder = "binning-runs" if name == "simulated" else f"binning-runs-{name}"
+        path = BENCHMARKS_DIR / "data" / folder / "leave-one-out.json"
+        if path.is_file():
+            records.append(json.loads(path.read_text()))
+    return records
+
+
+def leave_one_out_table(record: dict) -> list[str]:
+    """Markdown rows: each variant's figures, means over the seeds, NC change against all on."""
+    seeds = record["seeds"]
+    base = record["variants"][ALL_STEPS]
+    lines = [
+        f"| step off | NC per seed ({' / '.join(map(str, seeds))}) | NC, mean | NC change "
+        "| >50% compl. >90% pure, mean | ARI (bp), mean | binned bp, mean | bins, mean |",
+        "|---" * 8 + "|",
+    ]
+    for step, by_seed in record["variants"].items():
+        figures = [by_seed[str(seed)] for seed in seeds]
+
+        def mean(key: str, figures: list[dict] = figures) -> float:
+            return statistics.fmean(figure[key] for figure in figures)
+
+        change = statistics.fmean(
+            by_seed[str(seed)]["near_complete"] - base[str(seed)]["near_complete"] for seed in seeds
+        )
+        lines.append(
+            f"| {step if step == ALL_STEPS else f'`{step}`'} "
+            f"| {' / '.join(str(f['near_complete']) for f in figures)} "
+            f"| {mean('near_complete'):.1f} | {'-' if step == ALL_STEPS else f'{change:+.1f}'} "
+            f"| {mean('medium_quality'):.1f} | {mean('ari'):.3f} "
+            f"| {mean('binned_percent'):.1f}% | {mean('bins'):.1f} |"
+        )
+    return lines
+
+
+def write_leave_one_out_section() -> None:
+    """The "Leave one step out" section of RESULTS.md from every community's figures."""
+    settings = ", ".join(f"`{step}`: `{setting}`" for step, setting in LEFT_OUT_STEPS)
+    body = [
+        "`python benchmarks/binning.py --leave-one-out --community NAME` (issue 15 item 3). "
+        "For each seed vaebin-rs default is trained once (`vaebin-rs bin`, the run of the "
+        "tool comparison when it is there), then its saved latent means are clustered again "
+        "with `vaebin-rs cluster --features` (the depths of `bin`) with every step on and "
+        "with each step off in turn through `--cluster-param`: "
+        f"{settings}. Training is identical across a seed's variants, so the differences are "
+        "the step's alone. NC = near-complete (>90% completeness, >95% purity); the next "
+        "column counts genomes whose best bin is >50% complete and >90% pure (medium quality "
+        "in CheckM's terms, <10% contamination); `vaebin.evaluate.evaluate_bins`, bp-weighted. "
+        "A step earns its place where switching it off loses NC genomes on a held-out set.",
+        "",
+    ]
+    for record in leave_one_out_records():
+        name = record["community"]
+        role = record["role"]
+        why = (
+            "held out: no default or threshold was chosen on it"
+            if role == "held out"
+            else "tuning: thresholds were chosen on it (benchmarks/dev/NOTES.md), so a step "
+            "looks better here than it may be"
+        )
+        same = all(
+            record["bin_near_complete"][str(seed)]
+            == record["variants"][ALL_STEPS][str(seed)]["near_complete"]
+            for seed in record["seeds"]
+        )
+        body += [
+            f"### {COMMUNITY_NAMES[name]} (`--community {name}`), {role}",
+            "",
+            f"Role: {why}. Commit {record['revision']}, measured {record['date_utc']}; "
+            "re-clustering the saved latents with every step on gives "
+            + (
+                "the NC genomes of `bin` itself with every seed."
+                if same
+                else "NC genomes that differ from `bin`'s ("
+                + " / ".join(str(v) for v in record["bin_near_complete"].values())
+                + "): `cluster` and `bin` do not cluster alike."
+            ),
+            "",
+            *leave_one_out_table(record),
+            "",
+        ]
+    write_section(body, LEAVE_ONE_OUT_TITLE)
+    print(f"wrote the {LEAVE_ONE_OUT_TITLE!r} section of {RESULTS_PATH}")
+
+
+# ---------------------------------------------------------------------------------------------
 # scoring and the report
 
 
@@ -823,12 +1034,14 @@ def tool_versions(runs: Runs) -> str:
     return "; ".join(parts)
 
 
-def write_section(body: list[str]) -> None:
-    """Replace (or append) this benchmark's section of RESULTS.md, leaving the others alone."""
-    section = "\n".join([SECTION_TITLE, "", *body]).rstrip() + "\n"
+def write_section(body: list[str], title: str | None = None) -> None:
+    """Replace (or append) this benchmark's section of RESULTS.md (or the one headed `title`),
+    leaving the others alone."""
+    title = SECTION_TITLE if title is None else title
+    section = "\n".join([title, "", *body]).rstrip() + "\n"
     text = RESULTS_PATH.read_text() if RESULTS_PATH.exists() else "# Benchmark results\n"
     lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION_TITLE), None)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == title), None)
     if start is None:
         updated = text.rstrip("\n") + "\n\n" + section
     else:
@@ -890,6 +1103,8 @@ def report(
         )
     seed_list = ", ".join(map(str, seeds))
     body = [
+        protocol_line(),
+        "",
         community + " Training is stochastic, so every tool runs with each of the seeds "
         f"{seed_list} (as its own `--seed`; the community stays the same), for each seed the "
         "tools one after the other in one run; wall time includes each tool's own abundance "
@@ -934,6 +1149,19 @@ def report(
         f"`{RUNS_DIR.relative_to(REPOSITORY_DIR)}/seed<N>/<tool>.evaluation.txt`."
     )
     return body
+
+
+def protocol_line() -> str:
+    """Whether the community of this section is a tuning or a held-out set, in bold."""
+    if COMMUNITY_ROLES[COMMUNITY] == "held out":
+        return (
+            f"**Held-out set** ({PROTOCOL_REFERENCE}): no default or threshold of vaebin-rs was "
+            "chosen on this community."
+        )
+    return (
+        f"**Tuning set** ({PROTOCOL_REFERENCE}): defaults or thresholds of vaebin-rs were "
+        "chosen on this community (benchmarks/dev/NOTES.md), so these figures may flatter it."
+    )
 
 
 def best_peer(results: Results) -> str | None:
@@ -1116,7 +1344,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         choices=("simulated", *REAL_COMMUNITIES),
         default="simulated",
         help="the simulated benchmark community, or real genomes from Debian packages "
-        "(benchmarks/debian_community.py, genome set 1 or 2) [simulated]",
+        "(benchmarks/debian_community.py, genome set 1, 2 or 3; set 3 is held out) "
+        "[simulated]",
     )
     parser.add_argument(
         "--samples",
@@ -1129,6 +1358,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--no-report", action="store_true", help="print the table only; leave RESULTS.md alone"
     )
     parser.add_argument(
+        "--leave-one-out",
+        action="store_true",
+        help="instead of the tool comparison: vaebin-rs default trained once per seed, then "
+        "re-clustered with each clustering step off in turn (RESULTS.md, 'Leave one step out')",
+    )
+    parser.add_argument(
         "--report-only",
         action="store_true",
         help="run nothing: score and report the last runs of the tools with the seeds asked, "
@@ -1136,6 +1371,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     options = parser.parse_args(argv)
     select_community(options.community, options.samples)
+    if options.leave_one_out and options.report_only:
+        write_leave_one_out_section()
+        return
     if options.report_only:
         runs: Runs = {
             tool: {seed: reload_run(tool, seed) for seed in options.seeds} for tool in options.tools
@@ -1157,6 +1395,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         simulate_community()
     link_sample_subset()
     RUNS_DIR.mkdir(parents=True, exist_ok=True)
+    if options.leave_one_out:
+        run_leave_one_out(options.seeds)
+        return
 
     runs = {tool: {} for tool in options.tools}
     results = {tool: {} for tool in options.tools}
