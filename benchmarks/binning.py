@@ -986,8 +986,9 @@ def summary_table(runs: Runs, results: Results, seeds: Sequence[int]) -> list[st
         ari = statistics.fmean(result.adjusted_rand_index for result in scores)
         bins = statistics.fmean(result.n_bins for result in scores)
         binned = statistics.fmean(_binned_percent(result) for result in scores)
+        only = "" if list(by_seed) == list(seeds) else f" (seeds {', '.join(map(str, by_seed))})"
         lines.append(
-            f"| {TOOL_LABELS[tool]} | {_per_seed(summary.near_complete)} "
+            f"| {TOOL_LABELS[tool]}{only} | {_per_seed(summary.near_complete)} "
             f"| {summary.mean_near_complete:.1f} | {counts} | {ari:.3f} | {bins:.1f} "
             f"| {binned:.1f}% | {summary.wall_seconds:.0f} s | {summary.cpu_seconds:.0f} s "
             f"| {_megabytes(summary.peak_rss_bytes)} MB |"
@@ -1490,7 +1491,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--report-only",
         action="store_true",
         help="run nothing: score and report the last runs of the tools with the seeds asked, "
-        "as left in benchmarks/data/binning-runs*/seed<N>",
+        "as left in benchmarks/data/binning-runs*/seed<N> (a tool may lack all but the first)",
     )
     options = parser.parse_args(argv)
     select_community(options.community, options.samples)
@@ -1498,8 +1499,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         write_leave_one_out_section()
         return
     if options.report_only:
+        # A costly peer may have run with only some of the seeds (SemiBin2): report those.
         runs: Runs = {
-            tool: {seed: reload_run(tool, seed) for seed in options.seeds} for tool in options.tools
+            tool: {
+                seed: reload_run(tool, seed)
+                for seed in options.seeds
+                if (seed_dir(seed) / tool).is_dir() or seed == options.seeds[0]
+            }
+            for tool in options.tools
         }
         results: Results = {
             tool: {seed: score(run) for seed, run in by_seed.items()}
