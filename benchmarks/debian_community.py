@@ -11,6 +11,13 @@ machine reaches; nothing is downloaded from elsewhere). There are two independen
   strain; none of set 1's genomes), seed 11, 5 samples, built in
   benchmarks/data/community-debian2. It checks that what set 1 shows is not particular to
   set 1's genomes.
+- set 3 (`--set 3`): 10 genomes in neither set 1 nor set 2 (every further genome of at least
+  1 Mbp that Debian ships and that is not a lab derivative of one of theirs), seed 13,
+  4 samples, built in benchmarks/data/community-debian3. Debian ships no further species, so
+  these are other strains of four species of sets 1 and 2 (5 S. aureus, 3 Klebsiella,
+  H. pylori, V. cholerae; mash identity to the closest genome of sets 1 and 2 is in each
+  organism field): a strain-level community. Sets 1 and 2 were used to choose defaults and
+  thresholds (benchmarks/dev/NOTES.md); set 3 is held out, nothing may be tuned on it.
 
 From a set's genomes:
 
@@ -27,10 +34,11 @@ From a set's genomes:
 None of vaebin-rs's own code (its simulator included) makes any of the data. The result has the
 layout of `vaebin-rs simulate`'s output (contigs.fna.gz, sample<N>.bam, truth.binning,
 genomes.tsv, samplesheet.csv written last), so benchmarks/binning.py bins set 1 with
-`--community debian` and set 2 with `--community debian2`:
+`--community debian`, set 2 with `--community debian2` and set 3 with `--community debian3`:
 
     python benchmarks/debian_community.py            # builds benchmarks/data/community-debian
     python benchmarks/debian_community.py --set 2    # builds benchmarks/data/community-debian2
+    python benchmarks/debian_community.py --set 3    # builds benchmarks/data/community-debian3
     python benchmarks/binning.py --community debian   # builds set 1 too when missing
     python benchmarks/binning.py --community debian2  # and set 2
 """
@@ -65,6 +73,9 @@ SAMPLES = 4  # set 1
 SEED_2 = 11
 SAMPLES_2 = 5
 DEFAULT_OUTDIR_2 = BENCHMARKS_DIR / "data" / "community-debian2"
+SEED_3 = 13
+SAMPLES_3 = 4
+DEFAULT_OUTDIR_3 = BENCHMARKS_DIR / "data" / "community-debian3"
 MEAN_COVERAGE = 4.0  # per sample, averaged over genomes
 GENOME_SIGMA = 1.0  # spread of a genome's mean abundance (log scale)
 SAMPLE_SIGMA = 0.8  # spread of one genome's abundance across samples (log scale)
@@ -84,11 +95,13 @@ class GenomeSource:
     path: str
     parent: str = "-"  # the genome this one is a strain of (same species), or "-"
     member: str = ""  # the file inside the tarball at `path` that holds it, or "" for `path`
+    record: int = 0  # the one record (1-based) of a file holding several genomes, or 0 for all
 
     @property
     def location(self) -> str:
         """Where in its package the genome is, as genomes.tsv names it."""
-        return f"/{self.path}" + (f":{self.member}" if self.member else "")
+        where = f"/{self.path}" + (f":{self.member}" if self.member else "")
+        return where + (f", record {self.record}" if self.record else "")
 
 
 CCT = "usr/share/doc/cct/examples/sample_projects"
@@ -343,6 +356,88 @@ SOURCES_2 = (
     ),
 )
 
+SIBELIA = "usr/share/doc/sibelia/examples"
+
+# Set 3, held out (nothing is tuned on it): every genome Debian ships that neither set 1 nor
+# set 2 holds, is >= 1 Mbp and is not a lab derivative of one of their genomes (E. coli DH1, a
+# K-12 like set 1's MG1655, and the H37Rv copies of set 1's mtub are left out). Debian ships no
+# further species, so these are new strains of four species sets 1 and 2 hold: a strain-level
+# community. Mash identity to the closest genome of sets 1 and 2 in brackets.
+SOURCES_3 = (
+    GenomeSource(
+        "hpylf32",
+        "Helicobacter pylori F32 (96.8% to set 2's Puno120)",
+        "sibelia-examples",
+        f"{SIBELIA}/Sibelia/Helicobacter_pylori/Helicobacter_pylori.fasta.gz",
+        record=1,  # record 2 is Gambia94/24, a genome of set 2
+    ),
+    GenomeSource(
+        "vchoh1",
+        "Vibrio cholerae H1 (draft, 2 chromosomes; 99.9% to set 1's N16961)",
+        "ragout-examples",
+        f"{RAGOUT}/V.Cholerae/references/H1.fasta.gz",
+    ),
+    GenomeSource(
+        "kpne1084",
+        "Klebsiella pneumoniae 1084 (99.7% to set 1's NTUH-K2044)",
+        "kleborate-examples",
+        f"{KLEBORATE}/Klebs_Kp1084.fna.xz",
+    ),
+    GenomeSource(
+        "saurcol",
+        "Staphylococcus aureus COL (99.8% to set 1's USA300_FPR3757)",
+        "ragout-examples",
+        f"{RAGOUT}/S.Aureus/references/COL.fasta.gz",
+    ),
+    GenomeSource(
+        "kspcfrag",
+        "Klebsiella, Kaptive's fragmented assembly example (draft, 119 contigs; 98.8% to "
+        "set 2's kpnekap, 98.8% to kpne1084)",
+        "kaptive-example",
+        f"{KAPTIVE}/fragmented_assembly.fasta.gz",
+        parent="kpne1084",
+    ),
+    GenomeSource(
+        "kspcpoor",
+        "Klebsiella, Kaptive's very poor match example (draft, 118 contigs; 99.0% to set 2's "
+        "kpnekap, 98.8% to kpne1084)",
+        "kaptive-example",
+        f"{KAPTIVE}/very_poor_match.fasta.gz",
+        parent="kpne1084",
+    ),
+    GenomeSource(
+        "saur8325",
+        "Staphylococcus aureus NCTC 8325 (99.8% to saurcol and to set 1's USA300_FPR3757)",
+        "sibelia-examples",
+        f"{SIBELIA}/C-Sibelia/Staphylococcus_aureus/NCTC8325.fasta.gz",
+        parent="saurcol",
+    ),
+    GenomeSource(
+        "saurjh1",
+        "Staphylococcus aureus JH1 (99.8% to set 1's N315)",
+        "sibelia-examples",
+        f"{SIBELIA}/Sibelia/Staphylococcus_aureus/Staphylococcus.fasta.gz",
+        parent="saurcol",
+        record=1,  # record 2 is N315, a genome of set 1
+    ),
+    GenomeSource(
+        "saurtw20",
+        "Staphylococcus aureus TW20 (99.7% to set 2's JKD6008)",
+        "sibelia-examples",
+        f"{SIBELIA}/Sibelia/Staphylococcus_aureus/Staphylococcus.fasta.gz",
+        parent="saurcol",
+        record=3,
+    ),
+    GenomeSource(
+        "saur476",
+        "Staphylococcus aureus MSSA476 (99.2% to set 1's USA300_FPR3757)",
+        "sibelia-examples",
+        f"{SIBELIA}/Sibelia/Staphylococcus_aureus/Staphylococcus.fasta.gz",
+        parent="saurcol",
+        record=4,
+    ),
+)
+
 
 @dataclass(frozen=True)
 class GenomeSet:
@@ -359,6 +454,7 @@ class GenomeSet:
 GENOME_SETS = {
     1: GenomeSet(1, SOURCES, SEED, SAMPLES, DEFAULT_OUTDIR, "debian"),
     2: GenomeSet(2, SOURCES_2, SEED_2, SAMPLES_2, DEFAULT_OUTDIR_2, "debian2"),
+    3: GenomeSet(3, SOURCES_3, SEED_3, SAMPLES_3, DEFAULT_OUTDIR_3, "debian3"),
 }
 
 _BASES = bytes.maketrans(b"acgtn", b"ACGTN")
@@ -501,6 +597,10 @@ def prepare_genomes(
     genomes: dict[str, list[tuple[str, bytes]]] = {}
     for source in sources:
         records = read_sequences(source_file(root, source))
+        if source.record:
+            records = records[source.record - 1 : source.record]
+            if not records:
+                sys.exit(f"debian_community.py: no record {source.record} in {source.path}")
         renamed = [(f"{source.genome}|{i}", bases) for i, (_, bases) in enumerate(records, 1)]
         write_fasta(genome_dir / f"{source.genome}.fna", renamed)
         genomes[source.genome] = renamed
@@ -774,7 +874,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--outdir",
         type=Path,
-        help="where to build it [benchmarks/data/community-debian, community-debian2 for set 2]",
+        help="where to build it [benchmarks/data/community-debian, community-debian<N> for set N]",
     )
     parser.add_argument("--keep-reads", action="store_true", help="keep the simulated FASTQ")
     options = parser.parse_args(argv)

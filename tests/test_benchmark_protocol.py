@@ -1,0 +1,89 @@
+"""The benchmark protocol's pieces: one genome out of a multi-genome file (set 3) and the
+leave-one-step-out table, against hand-written expectations."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def benchmark_module(name: str) -> ModuleType:
+    """A script of benchmarks/ imported as a module (they import each other by bare name)."""
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    return importlib.import_module(name)
+
+
+def test_a_record_of_a_multi_genome_file_is_the_whole_genome(tmp_path: Path) -> None:
+    community = benchmark_module("debian_community")
+    root = tmp_path / "root"
+    (root / "doc").mkdir(parents=True)
+    (root / "doc" / "three.fasta").write_text(">first x\nAC\nGT\n>second\nggcc\n>third\nTTTA\n")
+    sources = (
+        community.GenomeSource("two", "the second", "pkg", "doc/three.fasta", record=2),
+        community.GenomeSource("all", "every record", "pkg", "doc/three.fasta"),
+    )
+    genomes = community.prepare_genomes(tmp_path / "out", root, sources)
+    assert genomes["two"] == [("two|1", b"GGCC")]
+    assert [name for name, _ in genomes["all"]] == ["all|1", "all|2", "all|3"]
+    assert (tmp_path / "out" / "genomes" / "two.fna").read_text() == ">two|1\nGGCC\n"
+    assert sources[0].location == "/doc/three.fasta, record 2"
+    missing = community.GenomeSource("four", "none", "pkg", "doc/three.fasta", record=4)
+    with pytest.raises(SystemExit, match="no record 4"):
+        community.prepare_genomes(tmp_path / "out", root, (missing,))
+
+
+def test_set_3_shares_no_genome_file_with_sets_1_and_2() -> None:
+    community = benchmark_module("debian_community")
+    used = {
+        (source.path, source.member, source.record)
+        for number in (1, 2)
+        for source in community.GENOME_SETS[number].sources
+    }
+    held_out = community.GENOME_SETS[3]
+    assert held_out.label == "debian3" and held_out.outdir.name == "community-debian3"
+    for source in held_out.sources:
+        # A record of a multi-genome file is another genome than the file's other records.
+        assert (source.path, source.member, source.record) not in used
+        assert (source.path, source.member, 0) not in used
+
+
+def test_leave_one_out_table_gives_means_and_the_change_against_every_step_on() -> None:
+    binning = benchmark_module("binning")
+
+    def figures(nc: int, mq: int, ari: float, binned: float, bins: int) -> dict:
+        return {
+            "near_complete": nc,
+            "medium_quality": mq,
+            "ari": ari,
+            "binned_percent": binned,
+            "bins": bins,
+            "cluster_seconds": 1.0,
+        }
+
+    record = {
+        "seeds": [1, 2],
+        "variants": {
+            binning.ALL_STEPS: {
+                "1": figures(10, 12, 0.9, 90.0, 11),
+                "2": figures(12, 13, 0.8, 95.0, 12),
+            },
+            "recluster": {
+                "1": figures(9, 12, 0.7, 90.0, 10),
+                "2": figures(10, 12, 0.6, 96.0, 10),
+            },
+        },
+    }
+    assert binning.leave_one_out_table(record) == [
+        "| step off | NC per seed (1 / 2) | NC, mean | NC change | >50% compl. >90% pure, mean "
+        "| ARI (bp), mean | binned bp, mean | bins, mean |",
+        "|---|---|---|---|---|---|---|---|",
+        "| none (every step) | 10 / 12 | 11.0 | - | 12.5 | 0.850 | 92.5% | 11.5 |",
+        "| `recluster` | 9 / 10 | 9.5 | -1.5 | 12.0 | 0.650 | 93.0% | 10.0 |",
+    ]
