@@ -467,7 +467,7 @@ def _cluster_config(options: dict[str, Any], threads: int | None) -> Any:
     type=click.Choice(["trained", "meta"]),
     default="trained",
     show_default=True,
-    help="Gene calling for the markers: one Prodigal model trained on the longest 20 Mbp of "
+    help="Gene calling for the markers: one Prodigal model trained on the longest 8 Mbp of "
     "the contigs, or Prodigal's metagenomic mode (50 models; 2.4x the CPU of the whole marker "
     "step, the same markers on 511 of 512 real contigs).",
 )

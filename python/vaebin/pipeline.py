@@ -339,6 +339,21 @@ def _marker_columns(estimates: list[markers.BinEstimate]) -> list[dict[str, obje
     ]
 
 
+def _return_freed_memory() -> None:
+    """Hand the heap that finished steps freed back to the system (glibc keeps it otherwise, and
+    torch's allocations, mapped separately, cannot reuse it). No-op where there is no glibc."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
+    except OSError:
+        pass
+
+
 def run_bin(
     request: BinRequest,
     encode_config: EncodeConfig,
@@ -370,6 +385,29 @@ def run_bin(
         len(contig_features.sample_names),
         ", ".join(contig_features.sample_names),
     )
+    # Markers on the contigs the model embeds (build_model_input keeps those of at least
+    # min_contig_len, in this order), found before training: gene calling and search peak at a
+    # few hundred MB, which then do not add to torch's (docs/markers.md, "Memory").
+    embedded = contig_features.names[contig_features.lengths >= encode_config.min_contig_len]
+    marker_hits = None
+    if marker_set is not None and embedded.size:
+        with steps.step("markers"):
+            marker_hits = markers.find_markers(
+                request.contigs,
+                embedded.astype(str).tolist(),
+                marker_set,
+                threads=request.threads or os.cpu_count() or 1,
+                gene_calling=request.marker_gene_calling,
+            )
+        marker_block.update(markers.hits_summary(marker_hits))
+        _return_freed_memory()
+        log.info(
+            "marker genes: %d genes called on %d contigs, %d marker hits on %d contigs",
+            marker_hits.genes_called,
+            marker_hits.contigs_searched,
+            marker_hits.hits,
+            len(marker_hits.contig_genes),
+        )
     with steps.step("train"):
         embedding = embed(contig_features, encode_config, train_config, request.model_path)
         save_embedding(outdir, embedding)
@@ -380,24 +418,6 @@ def run_bin(
         encode_config.min_contig_len,
         model_input.n_short,
     )
-    marker_hits = None
-    if marker_set is not None:
-        with steps.step("markers"):
-            marker_hits = markers.find_markers(
-                request.contigs,
-                model_input.names.astype(str),
-                marker_set,
-                threads=request.threads or os.cpu_count() or 1,
-                gene_calling=request.marker_gene_calling,
-            )
-        marker_block.update(markers.hits_summary(marker_hits))
-        log.info(
-            "marker genes: %d genes called on %d contigs, %d marker hits on %d contigs",
-            marker_hits.genes_called,
-            marker_hits.contigs_searched,
-            marker_hits.hits,
-            len(marker_hits.contig_genes),
-        )
     with steps.step("cluster"):
         clustering = cluster_latent(
             embedding.latent_means,
