@@ -601,3 +601,65 @@ def test_settings_reach_every_field_by_name_and_type() -> None:
 def test_bad_settings_name_the_setting(setting: str, message: str) -> None:
     with pytest.raises(ParameterError, match=re.escape(message)):
         with_settings(ClusterConfig(), [setting])
+
+
+# --- overlap_split (long reads) ---------------------------------------------------------------
+
+
+def ring_overlaps(first: int, n: int, reach: int = 3, weight: float = 10.0) -> list[tuple]:
+    """Reads first..first+n-1 of one circular genome: each overlaps its next `reach` reads."""
+    return [(first + i, first + (i + d) % n, weight) for i in range(n) for d in range(1, reach + 1)]
+
+
+def overlap_matrix(edges: list[tuple], n: int):
+    import scipy.sparse as sparse
+
+    rows, cols, weights = zip(*edges, strict=True)
+    matrix = sparse.csr_matrix((weights, (rows, cols)), shape=(n, n))
+    return matrix.maximum(matrix.T).tocsr()
+
+
+def run_overlap_split(matrix, views, n: int) -> np.ndarray:
+    from vaebin.cluster import ReadOverlaps, _Work
+
+    config = ClusterConfig(min_bin_size=1_000_000)
+    work = _Work(np.asarray(views[0], dtype=np.float32), np.full(n, 50_000), 0, config)
+    work.overlaps = ReadOverlaps(matrix, tuple(views))
+    step = next(s for s in CLUSTER_STEPS if s.name == "overlap_split")
+    return step.run(work, np.zeros(n, dtype=np.int64))
+
+
+def test_overlap_split_cuts_a_bin_of_two_genomes_whose_reads_do_not_overlap() -> None:
+    rng = np.random.default_rng(3)
+    # Two genomes of 60 reads of 50 kbp (3 Mbp each) in one bin, two chance overlaps between
+    # them; their reads' compositions (averaged over overlaps) differ by 3 standard deviations.
+    edges = ring_overlaps(0, 60) + ring_overlaps(60, 60) + [(5, 70, 4.0), (30, 100, 4.0)]
+    composition = rng.normal(size=(120, 6)) + np.repeat([[0.0], [3.0]], 60, axis=0)
+    noise = rng.normal(size=(120, 3))
+    labels = run_overlap_split(overlap_matrix(edges, 120), [noise, composition], 120)
+    assert same_partition(labels, np.repeat([0, 1], 60))
+
+
+def test_overlap_split_leaves_one_genome_whole() -> None:
+    rng = np.random.default_rng(4)
+    # One genome of 120 reads: any cut by its reads' features crosses its overlaps everywhere.
+    labels = run_overlap_split(overlap_matrix(ring_overlaps(0, 120), 120),
+                               [rng.normal(size=(120, 6))], 120)  # fmt: skip
+    assert (labels == 0).all()
+    # A genome too shallow to be one piece (40 pieces of 3 reads) whose features, averaged over
+    # overlaps, are constant along each piece: the cut along pieces crosses no overlap at all,
+    # but neither part is one piece, so there is nothing to judge the cut by.
+    pieces = [(3 * p + i, 3 * p + (i + 1) % 3, 10.0) for p in range(40) for i in range(3)]
+    piece_values = np.repeat(rng.normal(size=(40, 6)), 3, axis=0)
+    labels = run_overlap_split(overlap_matrix(pieces, 120), [piece_values], 120)
+    assert (labels == 0).all()
+
+
+def test_overlap_split_is_skipped_for_contigs() -> None:
+    points, _ = blobs(n_blobs=2, per_blob=40)
+    lengths = np.full(points.shape[0], 10_000)
+    result = cluster_latent(points, lengths, np.arange(lengths.size).astype(str))
+    records = {record.name: record for record in result.steps}
+    assert records["overlap_split"].skipped_because == (
+        "no overlap graph (long reads only, with their overlap graph)"
+    )

@@ -673,6 +673,14 @@ def fetch_markers(cache: Path | None, quiet: bool) -> None:
     help="Rounds in which a read moves to the bin over half its overlaps are in (0: off).",
 )
 @click.option(
+    "--split-view-smoothing",
+    type=click.IntRange(min=0),
+    default=8,
+    show_default=True,
+    help="Rounds of averaging the composition and abundances over overlaps before the "
+    "overlap_split step proposes its cuts (--cluster-param overlap_split=false: off).",
+)
+@click.option(
     "--max-train-reads",
     type=click.IntRange(min=100),
     default=200_000,
@@ -741,6 +749,7 @@ def bin_reads(
     graph_smoothing: int,
     latent_smoothing: int,
     graph_vote_rounds: int,
+    split_view_smoothing: int,
     max_train_reads: int,
     max_hdbscan_reads: int,
     min_cluster_size: int,
@@ -811,6 +820,7 @@ def bin_reads(
             graph_smoothing=graph_smoothing,
             latent_smoothing=latent_smoothing,
             graph_vote_rounds=graph_vote_rounds,
+            split_view_smoothing=split_view_smoothing,
         ),
         train_config,
         with_settings(

@@ -13,6 +13,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
 
 import numpy as np
 
@@ -151,6 +152,25 @@ class ClusterConfig:
     # spread apart, each with at least marker_merge_min_genes marker genes, sharing at most
     # marker_merge_max_shared genes, whose union is at least marker_merge_min_gain more
     # complete than the better of them, are joined (closest pairs first).
+    # overlap_split (long reads with their overlap graph, `vaebin.reads`): two genomes in one
+    # bin are two sets of reads that barely overlap each other, while any cut of one genome by
+    # its reads' features leaves many overlaps across it. A bin of at least 2 x min_bin_size
+    # bases is cut in two by 2-means in each of the views it is given (the reads' composition
+    # and log abundances averaged over their overlaps, and the clustered points); the cut with
+    # the lowest conductance (overlap weight across it over the smaller part's total, counting
+    # overlaps sharing at least overlap_split_min_shared k-mers; a third of those sharing 3
+    # join different species in real set 1, against 0.3 % of those sharing more) is kept when
+    # that is below overlap_split_max_conductance, both parts hold min_bin_size bases and in
+    # each part one piece joined by overlaps holds overlap_split_min_connected of its bases
+    # (the views are averaged over overlaps, so a genome too shallow to be one piece falls
+    # into pieces that any cut along them separates: a 3 Mbp genome at 0.006); parts are tried
+    # again. Tuning set 1, 3 samples: E. coli and K. pneumoniae (one bin of 313 Mbp) cut at
+    # 0.012, each part 99 % one piece; every cut of a genome connected enough at 0.034 or more
+    # (benchmarks/RESULTS.md, "Long reads").
+    overlap_split: bool = True
+    overlap_split_max_conductance: float = 0.015
+    overlap_split_min_shared: int = 4
+    overlap_split_min_connected: float = 0.5
     marker_merge: bool = False
     marker_merge_max_separation: float = 2.5
     marker_merge_min_genes: int = 10
@@ -271,6 +291,12 @@ def _validate(config: ClusterConfig) -> None:
             "vote_exact_max_pairs must not be negative and vote_candidate_clusters must be "
             "at least 1"
         )
+    if config.overlap_split_max_conductance < 0:
+        raise ParameterError("overlap_split_max_conductance must be >= 0")
+    if not 0 <= config.overlap_split_min_connected <= 1:
+        raise ParameterError("overlap_split_min_connected must be in [0, 1]")
+    if config.overlap_split_min_shared < 1:
+        raise ParameterError("overlap_split_min_shared must be at least 1")
     if not 0 <= config.marker_split_min_reduction <= 1:
         raise ParameterError("marker_split_min_reduction must be in [0, 1]")
     if config.marker_merge_max_separation < 0 or config.marker_merge_max_shared < 0:
@@ -642,12 +668,14 @@ def cluster_latent(
     config: ClusterConfig | None = None,
     depths: np.ndarray | None = None,
     markers: ContigMarkers | None = None,
+    overlaps: ReadOverlaps | None = None,
 ) -> ClusterResult:
     """Bin contigs by HDBSCAN on their latent means; see `ClusterConfig` for the options.
 
     `depths` (contigs x samples mean depth) is only used by `merge_same_depth` and
     `split_mixed_depth`, and only with at least `depth_min_samples` samples; `markers` (the
-    marker genes on each row) only by `marker_split` and `marker_merge`."""
+    marker genes on each row) only by `marker_split` and `marker_merge`; `overlaps` (long
+    reads' overlap graph) only by `overlap_split`."""
     config = config or ClusterConfig()
     _validate(config)
     latent = np.asarray(latent_means)
@@ -677,6 +705,7 @@ def cluster_latent(
 
     work = _Work(_prepare_points(latent, config.metric), lengths, depths_given, config)
     work.markers = markers
+    work.overlaps = overlaps
     if depth_matrix is not None and depth_matrix.shape[1] >= config.depth_min_samples:
         work.depths = depth_matrix
     labels = np.full(n_contigs, -1, dtype=np.int64)
@@ -745,6 +774,7 @@ class _Work:
     subset: np.ndarray | None = None
     """Rows HDBSCAN clustered (the longest max_hdbscan_contigs); None: too few for density."""
     markers: ContigMarkers | None = None
+    overlaps: ReadOverlaps | None = None
 
 
 @dataclass(frozen=True)
@@ -775,6 +805,17 @@ class ClusterStep:
     run: Callable[[_Work, np.ndarray], np.ndarray]
     does: str
     needs_markers: bool = False
+    needs_overlaps: bool = False
+
+
+@dataclass(frozen=True)
+class ReadOverlaps:
+    """Which rows (long reads) overlap which, for `overlap_split`: `matrix` is a symmetric
+    scipy CSR matrix of the k-mers two reads share; `views` are rows x features arrays in
+    which cuts are proposed."""
+
+    matrix: Any
+    views: tuple[np.ndarray, ...]
 
 
 @dataclass(frozen=True)
@@ -854,6 +895,8 @@ def _skip_reason(step: ClusterStep, work: _Work) -> str | None:
     config = work.config
     if step.switch is not None and getattr(config, step.switch) in (False, None):
         return f"off ({step.switch} = {getattr(config, step.switch)})"
+    if step.needs_overlaps and work.overlaps is None:
+        return "no overlap graph (long reads only, with their overlap graph)"
     if step.needs_markers and work.markers is None:
         return "no marker genes (bin with its marker step: the HMM file and not --no-markers)"
     if step.needs_depths and work.depths is None:
@@ -959,6 +1002,91 @@ def _two_means(points: np.ndarray, weights: np.ndarray, iterations: int = 25) ->
             break
         part = new_part
     return part
+
+
+def _principal_two_means(values: np.ndarray, weights: np.ndarray, iterations: int = 25):
+    """Weighted 2-means in the first (up to) 10 principal components of the standardised
+    `values`, started from the cut at the weighted median of the first component (robust to
+    outlying rows, deterministic). Returns 0/1 per row."""
+    x = np.asarray(values, dtype=np.float64)
+    centre = np.average(x, axis=0, weights=weights)
+    x = x - centre
+    scale = np.sqrt(np.average(x**2, axis=0, weights=weights))
+    x = x / np.where(scale > 0, scale, 1.0)
+    covariance = (x * weights[:, None]).T @ x / weights.sum()
+    _, vectors = np.linalg.eigh(covariance)
+    scores = x @ vectors[:, ::-1][:, : min(10, x.shape[1])]
+    order = np.argsort(scores[:, 0], kind="stable")
+    half = np.searchsorted(np.cumsum(weights[order]), 0.5 * weights.sum())
+    part = np.zeros(x.shape[0], dtype=np.int64)
+    part[order[half + 1 :]] = 1
+    for _ in range(iterations):
+        if (part == 0).all() or (part == 1).all():
+            break
+        centres = np.stack(
+            [np.average(scores[part == k], axis=0, weights=weights[part == k]) for k in (0, 1)]
+        )
+        distances = ((scores[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+        new_part = np.argmin(distances, axis=1)
+        if np.array_equal(new_part, part):
+            break
+        part = new_part
+    return part
+
+
+def _cut_conductance(
+    matrix: Any, part: np.ndarray, lengths: np.ndarray, config: ClusterConfig
+) -> float | None:
+    """Overlap weight across the cut over the smaller part's total (`matrix`: the bin's own
+    overlaps), or None when a part is under min_bin_size bases or its overlaps do not join
+    most of it into one piece."""
+    if min(lengths[part == 0].sum(), lengths[part == 1].sum()) < config.min_bin_size:
+        return None
+    from scipy.sparse.csgraph import connected_components
+
+    for k in (0, 1):
+        rows = np.flatnonzero(part == k)
+        _, component = connected_components(matrix[rows][:, rows], directed=False)
+        largest = np.bincount(component, weights=lengths[rows]).max()
+        if largest < config.overlap_split_min_connected * lengths[rows].sum():
+            return None
+    edges = matrix.tocoo()
+    degree = np.bincount(edges.row, weights=edges.data, minlength=part.size)
+    volumes = [degree[part == k].sum() for k in (0, 1)]
+    across = edges.data[part[edges.row] != part[edges.col]].sum()
+    return float(across / min(volumes))
+
+
+def _step_overlap_split(work: _Work, labels: np.ndarray) -> np.ndarray:
+    """Cut bins in two where two sets of reads barely overlap each other (long reads)."""
+    overlaps, config, lengths = work.overlaps, work.config, work.lengths
+    assert overlaps is not None
+    matrix = overlaps.matrix.copy()
+    matrix.data[matrix.data < config.overlap_split_min_shared] = 0
+    matrix.eliminate_zeros()
+    matrix = matrix.tocsr()
+    weights = lengths.astype(np.float64)
+    result = labels.copy()
+    next_label = int(labels.max(initial=-1)) + 1
+    queue = sorted(np.unique(labels[labels >= 0]).tolist(), reverse=True)
+    while queue:
+        cluster = queue.pop()
+        members = np.flatnonzero(result == cluster)
+        if lengths[members].sum() < 2 * config.min_bin_size:
+            continue
+        own = matrix[members][:, members]
+        best: tuple[float, np.ndarray] | None = None
+        for view in overlaps.views:
+            part = _principal_two_means(view[members], weights[members])
+            conductance = _cut_conductance(own, part, lengths[members], config)
+            if conductance is not None and (best is None or conductance < best[0]):
+                best = (conductance, part)
+        if best is None or best[0] >= config.overlap_split_max_conductance:
+            continue
+        result[members[best[1] == 1]] = next_label
+        queue += [cluster, next_label]
+        next_label += 1
+    return result
 
 
 def _step_marker_split(work: _Work, labels: np.ndarray) -> np.ndarray:
@@ -1086,6 +1214,11 @@ CLUSTER_STEPS: tuple[ClusterStep, ...] = (
     ClusterStep(
         "split_mixed_depth", "split_mixed_depth", True, _step_split_mixed_depth,
         "split bins whose contigs form two populations of crossing depths (strains)",
+    ),
+    ClusterStep(
+        "overlap_split", "overlap_split", False, _step_overlap_split,
+        "cut bins in two where two sets of reads barely overlap each other (long reads)",
+        needs_overlaps=True,
     ),
     ClusterStep(
         "marker_split", "marker_split", False, _step_marker_split,

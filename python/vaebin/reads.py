@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vaebin import __version__, core_version, io
-from vaebin.cluster import ClusterConfig, ClusterResult, cluster_latent
+from vaebin.cluster import ClusterConfig, ClusterResult, ReadOverlaps, cluster_latent
 from vaebin.encode import EncodeConfig, ModelInput, build_model_input
 from vaebin.errors import InputDataError, InputFileError, ParameterError
 from vaebin.pipeline import StepLog
@@ -124,6 +124,10 @@ class ReadScaleConfig:
     # (`vote_over_graph`). It bins nearly every read but cost set 1 (1 sample) two near-complete
     # genomes (5 -> 3) and was level elsewhere, so off. 0: off.
     graph_vote_rounds: int = 0
+    # Rounds of averaging (over overlaps sharing at least overlap_split_min_shared k-mers) of
+    # the composition and log abundances in which `overlap_split` proposes its cuts (it also
+    # proposes in the clustered points). Chosen with the step on tuning set 1 (8).
+    split_view_smoothing: int = 8
 
 
 def read_train_config(preset: str = "default", **overrides: object) -> TrainConfig:
@@ -381,9 +385,13 @@ def read_model_input(
 def smooth_over_graph(values: np.ndarray, graph: OverlapGraph, rounds: int) -> np.ndarray:
     """`rounds` times, every row becomes half itself and half the mean of its overlapping
     reads' rows weighted by shared k-mers (rows without overlaps stay as they are)."""
+    return _smooth(values, graph.symmetric(), rounds)
+
+
+def _smooth(values: np.ndarray, matrix: object, rounds: int) -> np.ndarray:
+    """`smooth_over_graph` over a symmetric CSR matrix of overlap weights."""
     import scipy.sparse as sparse
 
-    matrix = graph.symmetric()
     degree = np.asarray(matrix.sum(axis=1)).ravel()  # type: ignore[attr-defined]
     has = degree > 0
     scale = np.where(has, 0.5 / np.where(has, degree, 1.0), 0.0)
@@ -393,6 +401,28 @@ def smooth_over_graph(values: np.ndarray, graph: OverlapGraph, rounds: int) -> n
     for _ in range(rounds):
         out = (own * out + step @ out).astype(np.float32)
     return out
+
+
+def split_views(
+    features: ReadFeatures, points: np.ndarray, scale: ReadScaleConfig, config: ClusterConfig
+) -> ReadOverlaps | None:
+    """The overlap graph and the views `overlap_split` cuts bins in: composition and log
+    abundances averaged over `split_view_smoothing` rounds of overlaps sharing at least
+    `overlap_split_min_shared` k-mers, and the clustered points. None without a graph or with
+    the step off."""
+    if features.graph is None or not config.overlap_split:
+        return None
+    matrix = features.graph.symmetric()
+    strong = matrix.copy()  # type: ignore[attr-defined]
+    strong.data[strong.data < config.overlap_split_min_shared] = 0
+    strong.eliminate_zeros()
+    rounds = scale.split_view_smoothing
+    views = (
+        _smooth(features.composition, strong, rounds),
+        _smooth(np.log1p(features.abundance), strong, rounds),
+        np.asarray(points, dtype=np.float32),
+    )
+    return ReadOverlaps(matrix, views)
 
 
 def vote_over_graph(labels: np.ndarray, graph: OverlapGraph, rounds: int) -> np.ndarray:
@@ -522,6 +552,7 @@ def run_bin_reads(
             model_input.names,
             cluster_config,
             depths=features.abundance if scale.use_abundance else None,
+            overlaps=split_views(features, points, scale, cluster_config),
         )
         moved = 0
         if scale.graph_vote_rounds and features.graph is not None:
