@@ -1,9 +1,10 @@
 """A benchmark community the project did not generate: real genomes, real reads tools, a real
 assembler and a real read mapper (issue #6, second bar).
 
-The genomes are complete or draft bacterial and archaeal genomes that Debian ships inside the
-example and test-data packages of other bioinformatics tools (so they come from a registry this
-machine reaches; nothing is downloaded from elsewhere). There are two independent genome sets:
+The genomes are complete or draft bacterial and archaeal genomes that package registries ship
+inside the example and test data of other bioinformatics tools: Debian packages for sets 1 to 3,
+PyPI source distributions (sdists) for set 4 (so they come from registries this machine
+reaches; nothing is downloaded from elsewhere). There are four genome sets:
 
 - set 1 (the default): 21 genomes (16 species, five with a second strain), seed 7,
   4 samples, built in benchmarks/data/community-debian;
@@ -18,6 +19,13 @@ machine reaches; nothing is downloaded from elsewhere). There are two independen
   H. pylori, V. cholerae; mash identity to the closest genome of sets 1 and 2 is in each
   organism field): a strain-level community. Sets 1 and 2 were used to choose defaults and
   thresholds (benchmarks/dev/NOTES.md); set 3 is held out, nothing may be tuned on it.
+- set 4 (`--set 4`): 13 genomes of 13 species in none of sets 1 to 3, seed 17, 4 samples, built
+  in benchmarks/data/community-debian4 (the name follows the other sets; the genomes are not
+  from Debian). Debian ships no further species, so these come from the test data of 9 PyPI
+  sdists (pinned by name==version and sha256, downloaded from the PyPI simple index into
+  benchmarks/data/pypi-sdists without building anything): 3 archaea, 10 bacteria, 1.0 to
+  7.0 Mbp, GC 24 to 68 %, one draft (8 contigs). No two are strains of one species, but three
+  Caulobacter and two Synechocystis species share a genus. Held out like set 3.
 
 From a set's genomes:
 
@@ -34,11 +42,14 @@ From a set's genomes:
 None of vaebin-rs's own code (its simulator included) makes any of the data. The result has the
 layout of `vaebin-rs simulate`'s output (contigs.fna.gz, sample<N>.bam, truth.binning,
 genomes.tsv, samplesheet.csv written last), so benchmarks/binning.py bins set 1 with
-`--community debian`, set 2 with `--community debian2` and set 3 with `--community debian3`:
+`--community debian`, set 2 with `--community debian2` and set 3 with `--community debian3`
+(genomes.tsv's `source` names where each genome comes from: `Debian <package>: /<path>` or
+`PyPI sdist <name>==<version>: <archive>:<member>`):
 
     python benchmarks/debian_community.py            # builds benchmarks/data/community-debian
     python benchmarks/debian_community.py --set 2    # builds benchmarks/data/community-debian2
     python benchmarks/debian_community.py --set 3    # builds benchmarks/data/community-debian3
+    python benchmarks/debian_community.py --set 4    # builds benchmarks/data/community-debian4
     python benchmarks/binning.py --community debian   # builds set 1 too when missing
     python benchmarks/binning.py --community debian2  # and set 2
 """
@@ -47,11 +58,16 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
+import json
 import lzma
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
+import urllib.parse
+import urllib.request
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -65,6 +81,8 @@ from vaebin.io.cami import write_cami_binning
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 DEFAULT_OUTDIR = BENCHMARKS_DIR / "data" / "community-debian"
 PACKAGE_CACHE = BENCHMARKS_DIR / "data" / "debian-packages"
+SDIST_CACHE = BENCHMARKS_DIR / "data" / "pypi-sdists"
+PYPI_INDEX = "https://pypi.org/simple"  # the index pip reads (PEP 691 JSON form)
 TOOLS = ("apt-get", "dpkg", "art_illumina", "megahit", "minimap2", "samtools")
 TOOL_PACKAGES = "art-nextgen-simulation-tools megahit minimap2 samtools"
 
@@ -76,6 +94,9 @@ DEFAULT_OUTDIR_2 = BENCHMARKS_DIR / "data" / "community-debian2"
 SEED_3 = 13
 SAMPLES_3 = 4
 DEFAULT_OUTDIR_3 = BENCHMARKS_DIR / "data" / "community-debian3"
+SEED_4 = 17
+SAMPLES_4 = 4
+DEFAULT_OUTDIR_4 = BENCHMARKS_DIR / "data" / "community-debian4"
 MEAN_COVERAGE = 4.0  # per sample, averaged over genomes
 GENOME_SIGMA = 1.0  # spread of a genome's mean abundance (log scale)
 SAMPLE_SIGMA = 0.8  # spread of one genome's abundance across samples (log scale)
@@ -87,21 +108,36 @@ MIN_ASSIGNED_FRACTION = 0.5
 THREADS = 2
 
 
+REGISTRIES = ("debian", "pypi")
+
+
 @dataclass(frozen=True)
 class GenomeSource:
     genome: str
     organism: str
-    package: str
-    path: str
+    package: str  # a Debian package, or a PyPI sdist as "name==version" (registry "pypi")
+    path: str  # the file in the unpacked Debian package, or the sdist's archive name
     parent: str = "-"  # the genome this one is a strain of (same species), or "-"
     member: str = ""  # the file inside the tarball at `path` that holds it, or "" for `path`
     record: int = 0  # the one record (1-based) of a file holding several genomes, or 0 for all
+    registry: str = "debian"  # where the package comes from, one of REGISTRIES
+
+    def __post_init__(self) -> None:
+        if self.registry not in REGISTRIES:
+            raise ValueError(f"{self.genome}: registry {self.registry!r} not in {REGISTRIES}")
 
     @property
     def location(self) -> str:
         """Where in its package the genome is, as genomes.tsv names it."""
-        where = f"/{self.path}" + (f":{self.member}" if self.member else "")
+        where = self.path if self.registry == "pypi" else f"/{self.path}"
+        where += f":{self.member}" if self.member else ""
         return where + (f", record {self.record}" if self.record else "")
+
+    @property
+    def origin(self) -> str:
+        """The registry, package and location, as genomes.tsv's `source` column names them."""
+        kind = {"debian": "Debian", "pypi": "PyPI sdist"}[self.registry]
+        return f"{kind} {self.package}: {self.location}"
 
 
 CCT = "usr/share/doc/cct/examples/sample_projects"
@@ -439,6 +475,148 @@ SOURCES_3 = (
 )
 
 
+# The PyPI sdists set 4's genomes come from: "name==version" -> (archive, its sha256). Pinned:
+# fetch_sdist takes no other file, whatever the index lists.
+PYPI_SDISTS = {
+    "gtdbtk==2.8.0": (
+        "gtdbtk-2.8.0.tar.gz",
+        "42e9b04db4490ff12ce5288d07d76b0148649a6b019cd32c7d4728b5d61779e2",
+    ),
+    "dnaapler==1.4.0": (
+        "dnaapler-1.4.0.tar.gz",
+        "fb3d6039b4c7a058afd541283d77c947ba3ba891fef0d091b2f0ae608babc562",
+    ),
+    "phispy==5.0.10": (
+        "phispy-5.0.10.tar.gz",
+        "8329fa472b84e150b3ef59b9388830f238dc69b290af2a1ea95567dde29ec6f8",
+    ),
+    "pyrodigal==3.7.1": (
+        "pyrodigal-3.7.1.tar.gz",
+        "0262fc5b5fd0b16c18eb3eb9b6079e1590e6d838c3f8431c46d9027c8e67f600",
+    ),
+    "pygenomeviz==1.7.0": (
+        "pygenomeviz-1.7.0.tar.gz",
+        "d6c5151c19e4ad33bf3cd18c0e67462c9385d65ad2624b3319714796d1ba71ee",
+    ),
+    "pyani-plus==1.0.1": (
+        "pyani_plus-1.0.1.tar.gz",
+        "94f863e4b0d96e6deb7522bed7d60acc01bc49c665a5c6a61de4ccc364f16785",
+    ),
+    "aniclustermap==1.4.0": (
+        "aniclustermap-1.4.0.tar.gz",
+        "c0542543ee14801d448ad9aff1abc4d7c225f94dcae21601e7c4f93bf1b63f26",
+    ),
+    "CheckM2==1.0.1": (
+        "CheckM2-1.0.1.tar.gz",
+        "31b228bd44609168d6971391f28c6fde29b4d1f52d411d705cb9a281d618bb17",
+    ),
+    "mgcplotter==1.0.1": (
+        "mgcplotter-1.0.1.tar.gz",
+        "4fdd9e330a46dc9f2dac9e80ba0ce75445b9fe1ef0d846c891ef95eb7a5612c3",
+    ),
+}
+
+
+def pypi_source(genome: str, organism: str, requirement: str, member: str) -> GenomeSource:
+    """A genome in the file `member` (a path under the archive's top folder) of a pinned sdist."""
+    archive = PYPI_SDISTS[requirement][0]
+    top = archive.removesuffix(".tar.gz")
+    return GenomeSource(
+        genome, organism, requirement, archive, member=f"{top}/{member}", registry="pypi"
+    )
+
+
+PYANI = "tests/fixtures/bacterial_example"
+ANICLUSTERMAP = "tests/data/genome_fasta"
+
+# Set 4, held out (nothing is tuned on it): 13 species in none of sets 1 to 3, one genome each,
+# from the test data of PyPI sdists (Debian ships no further species). Left out of the same
+# sdists: C. crescentus NA1000 (a lab derivative of CB15), Synechocystis PCC 7338 and 7339
+# (their species is not known), and every genome under 1 Mbp. No parents: the three Caulobacter
+# and the two Synechocystis are different species of one genus (mash identity in brackets; to
+# every genome of sets 1 to 3 it is at most 80.8%).
+SOURCES_4 = (
+    pypi_source(
+        "mrum",
+        "Methanobrevibacter ruminantium M1 (archaeon)",
+        "gtdbtk==2.8.0",
+        "gtdbtk/tests/data/genomes/genome_1.fna",
+    ),
+    pypi_source(
+        "asac",
+        "Acidilobus saccharovorans 345-15 (archaeon)",
+        "dnaapler==1.4.0",
+        "tests/test_data/overall_inputs/CP001742.1_archaea.fasta",
+    ),
+    pypi_source(
+        "paer",
+        "Pseudomonas aeruginosa GN04821 (80.8% to set 1's prokka draft)",
+        "dnaapler==1.4.0",
+        "tests/test_data/contig_ends/GN04821.fasta",
+    ),
+    pypi_source(
+        "spyo",
+        "Streptococcus pyogenes M1 GAS",
+        "phispy==5.0.10",
+        "tests/Streptococcus_pyogenes_M1_GAS.gb",
+    ),
+    pypi_source(
+        "cdip",
+        "Corynebacterium diphtheriae NCTC11397",
+        "pyrodigal==3.7.1",
+        "src/pyrodigal/tests/data/GCF_001457455.1_NCTC11397_genomic.fna.gz",
+    ),
+    pypi_source(
+        "mmyc",
+        "Mycoplasma mycoides subsp. mycoides Afade (draft, 8 contigs)",
+        "pygenomeviz==1.7.0",
+        "tests/testdata/genbank/multi_record.gbff",
+    ),
+    pypi_source(
+        "ccre",
+        "Caulobacter crescentus CB15 (the chromosome in 2 records, as pyani-plus ships it)",
+        "pyani-plus==1.0.1",
+        f"{PYANI}/NC_002696.fasta.gz",
+    ),
+    pypi_source(
+        "cseg",
+        "Caulobacter segnis ATCC 21756 (87.2% to C. crescentus CB15)",
+        "pyani-plus==1.0.1",
+        f"{PYANI}/NC_014100.fna.gz",
+    ),
+    pypi_source(
+        "ck31",
+        "Caulobacter sp. K31 (chromosome; 85.0% to CB15, 83.2% to C. segnis)",
+        "pyani-plus==1.0.1",
+        f"{PYANI}/NC_010338.fna.gz",
+    ),
+    pypi_source(
+        "syn6803",
+        "Synechocystis sp. PCC 6803 (chromosome and 4 plasmids)",
+        "aniclustermap==1.4.0",
+        f"{ANICLUSTERMAP}/GCF_000009725.1_ASM972v1_genomic.fna.gz",
+    ),
+    pypi_source(
+        "syn6714",
+        "Synechocystis sp. PCC 6714 (chromosome and 3 plasmids; 86.8% to PCC 6803)",
+        "aniclustermap==1.4.0",
+        f"{ANICLUSTERMAP}/GCF_000478825.2_ASM47882v2_genomic.fna.gz",
+    ),
+    pypi_source(
+        "nhal",
+        "Nanohaloarchaea archaeon SG9 (archaeon)",
+        "CheckM2==1.0.1",
+        "checkm2/testrun/TEST3.tst",  # a FASTA file
+    ),
+    pypi_source(
+        "mgal",
+        "Mycoplasma gallisepticum R(high)",
+        "mgcplotter==1.0.1",
+        "tests/testdata/small_dataset/query_gbff/GCF_000025365.1_ASM2536v1_genomic.gbff",
+    ),
+)
+
+
 @dataclass(frozen=True)
 class GenomeSet:
     """One community: its genomes and the seed, sample count and folder it is built with."""
@@ -455,6 +633,7 @@ GENOME_SETS = {
     1: GenomeSet(1, SOURCES, SEED, SAMPLES, DEFAULT_OUTDIR, "debian"),
     2: GenomeSet(2, SOURCES_2, SEED_2, SAMPLES_2, DEFAULT_OUTDIR_2, "debian2"),
     3: GenomeSet(3, SOURCES_3, SEED_3, SAMPLES_3, DEFAULT_OUTDIR_3, "debian3"),
+    4: GenomeSet(4, SOURCES_4, SEED_4, SAMPLES_4, DEFAULT_OUTDIR_4, "debian4"),
 }
 
 _BASES = bytes.maketrans(b"acgtn", b"ACGTN")
@@ -484,15 +663,20 @@ def check_tools() -> None:
         )
 
 
-def fetch_packages(cache: Path, sources: Sequence[GenomeSource]) -> Path:
-    """Download (not install) the Debian packages holding the genomes and unpack them.
+def fetch_packages(
+    cache: Path, sources: Sequence[GenomeSource], sdist_cache: Path = SDIST_CACHE
+) -> Path:
+    """Download (not install) the Debian packages holding the genomes and unpack them; download
+    the PyPI sdists holding them into `sdist_cache` (fetch_sdist). Returns the Debian tree.
 
     All sets share the cache: a package is downloaded once, every downloaded package unpacked
     once into the same tree."""
+    for requirement in sorted({s.package for s in sources if s.registry == "pypi"}):
+        fetch_sdist(requirement, sdist_cache)
     root = cache / "root"
     debs = cache / "debs"
     debs.mkdir(parents=True, exist_ok=True)
-    packages = sorted({source.package for source in sources})
+    packages = sorted({source.package for source in sources if source.registry == "debian"})
     wanted = [p for p in packages if not any(debs.glob(f"{p}_*.deb"))]
     if wanted:
         log(f"downloading Debian packages: {' '.join(wanted)}")
@@ -506,12 +690,67 @@ def fetch_packages(cache: Path, sources: Sequence[GenomeSource]) -> Path:
     return root
 
 
-def source_file(root: Path, source: GenomeSource) -> Path:
-    """The unpacked file with a genome; a tarball member is extracted once, under root/.members."""
-    path = root / source.path
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch_sdist(requirement: str, cache: Path) -> Path:
+    """The pinned sdist of `requirement` ("name==version", a key of PYPI_SDISTS) in `cache`,
+    downloaded once from the PyPI simple index and checked against its pinned sha256.
+
+    Only the archive is downloaded: `pip download --no-binary` would build the package (compiled
+    extensions included) to read its metadata."""
+    if requirement not in PYPI_SDISTS:
+        sys.exit(f"debian_community.py: no pinned sdist for {requirement} in PYPI_SDISTS")
+    filename, sha256 = PYPI_SDISTS[requirement]
+    archive = cache / filename
+    if archive.is_file():
+        found = file_sha256(archive)
+        if found != sha256:
+            sys.exit(
+                f"debian_community.py: {archive} has sha256 {found}, not the pinned {sha256}; "
+                "delete it to download it again"
+            )
+        return archive
+    name = requirement.split("==")[0]
+    page = f"{PYPI_INDEX}/{re.sub(r'[-_.]+', '-', name).lower()}/"
+    request = urllib.request.Request(
+        page, headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        listed = [f for f in json.load(response)["files"] if f["filename"] == filename]
+    if not listed:
+        sys.exit(f"debian_community.py: the PyPI index {page} lists no {filename}")
+    if listed[0].get("hashes", {}).get("sha256") != sha256:
+        sys.exit(f"debian_community.py: {page} lists another sha256 for {filename}")
+    log(f"downloading {filename} from PyPI")
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = archive.with_name(f".{filename}.part")
+    digest = hashlib.sha256()
+    url = urllib.parse.urljoin(page, listed[0]["url"])
+    with urllib.request.urlopen(url, timeout=120) as response, partial.open("wb") as out:
+        for block in iter(lambda: response.read(1 << 20), b""):
+            digest.update(block)
+            out.write(block)
+    if digest.hexdigest() != sha256:
+        partial.unlink()
+        sys.exit(f"debian_community.py: {url} has sha256 {digest.hexdigest()}, not {sha256}")
+    partial.replace(archive)
+    return archive
+
+
+def source_file(root: Path, source: GenomeSource, sdist_cache: Path = SDIST_CACHE) -> Path:
+    """The file with a genome: in the unpacked Debian tree `root`, or in the sdist cache for a
+    PyPI sdist; a tarball member is extracted once, under <root or sdist cache>/.members."""
+    base = sdist_cache if source.registry == "pypi" else root
+    path = base / source.path
     if not source.member:
         return path
-    extracted = root / ".members" / source.path / source.member
+    extracted = base / ".members" / source.path / source.member
     if not extracted.exists():
         extracted.parent.mkdir(parents=True, exist_ok=True)
         partial = extracted.with_name(f"{extracted.name}.part")
@@ -589,14 +828,14 @@ def gc_fraction(records: Sequence[tuple[str, bytes]]) -> float:
 
 
 def prepare_genomes(
-    outdir: Path, root: Path, sources: Sequence[GenomeSource]
+    outdir: Path, root: Path, sources: Sequence[GenomeSource], sdist_cache: Path = SDIST_CACHE
 ) -> dict[str, list[tuple[str, bytes]]]:
     """genomes/<id>.fna with records named <id>|<n>; returns the records by genome."""
     genome_dir = outdir / "genomes"
     genome_dir.mkdir(parents=True, exist_ok=True)
     genomes: dict[str, list[tuple[str, bytes]]] = {}
     for source in sources:
-        records = read_sequences(source_file(root, source))
+        records = read_sequences(source_file(root, source, sdist_cache))
         if source.record:
             records = records[source.record - 1 : source.record]
             if not records:
@@ -813,7 +1052,7 @@ def write_tables(
             str(genome_bp.get(source.genome, 0)),
             *(f"{coverages[index, s]:.3f}" for s in samples),
             source.organism,
-            f"Debian {source.package}: {source.location}",
+            source.origin,
         ]
         lines.append("\t".join(row))
     (outdir / "genomes.tsv").write_text("\n".join(lines) + "\n")

@@ -6,10 +6,12 @@ What is built (under benchmarks/data/, git-ignored):
 - `reads-set1`: the 21 genomes of debian_community.py's set 1 (real bacterial and archaeal
   genomes from Debian packages, five species with two strains), 3 samples, seed 21;
 - `reads-set2`: the 16 other genomes of its set 2, 3 samples, seed 22;
+- `reads-set4`: the 13 genomes of its set 4 (13 species in none of its sets 1 to 3, from the
+  test data of PyPI sdists; no two strains of one species), 3 samples, seed 24;
 - `reads-simulated`: `vaebin-rs simulate --long-reads --preset benchmark --seed 1 --samples 3`
   (Markov-model genomes, vaebin's own read simulator).
 
-How the reads of set 1 and set 2 are made: every genome gets a seeded log-normal abundance per
+How the reads of sets 1, 2 and 4 are made: every genome gets a seeded log-normal abundance per
 sample (as debian_community.draw_coverages, with this script's seed), scaled so that a sample
 holds about 250 Mbp of reads (LRBinner's article measured 250 Mbp from 15 genomes); pbsim
 (Debian `pbsim` 1.0.3, PacBio CLR quality model) simulates reads of mean accuracy 0.92 (8 %
@@ -19,7 +21,7 @@ into one `sample<N>.fq.gz`, named `<genome>.s<N>.<index>`; `truth.binning` (CAMI
 None of vaebin-rs's code makes these reads.
 
 Set 1 and the simulated community are the **tuning** sets (the parameter grid, `--grid`, runs
-on them only); set 2 is **held out**: look at it to check, never to choose a parameter.
+on them only); sets 2 and 4 are **held out**: look at them to check, never to choose a parameter.
 
 Runs (one child process at a time, 2 threads, wall / CPU / peak RSS from _measure.run_child):
 vaebin-rs on sample 1 alone and on all 3 samples, `--preset default` (seeds 1..3) and
@@ -134,6 +136,7 @@ class Community:
 COMMUNITIES = {
     "set1": Community("set1", DATA_DIR / "reads-set1", "tuning", 1, 21),
     "set2": Community("set2", DATA_DIR / "reads-set2", "held-out", 2, 22),
+    "set4": Community("set4", DATA_DIR / "reads-set4", "held-out", 4, 24),
     "simulated": Community("simulated", DATA_DIR / "reads-simulated", "tuning", None, 1),
 }
 

@@ -1,10 +1,13 @@
-"""The benchmark protocol's pieces: one genome out of a multi-genome file (set 3) and the
-leave-one-step-out table, against hand-written expectations."""
+"""The benchmark protocol's pieces: one genome out of a multi-genome file (set 3), set 4's
+genomes out of pinned PyPI sdists and the leave-one-step-out table, against hand-written
+expectations."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import sys
+import tarfile
 from pathlib import Path
 from types import ModuleType
 
@@ -52,6 +55,60 @@ def test_set_3_shares_no_genome_file_with_sets_1_and_2() -> None:
         # A record of a multi-genome file is another genome than the file's other records.
         assert (source.path, source.member, source.record) not in used
         assert (source.path, source.member, 0) not in used
+
+
+def test_set_4_holds_new_species_from_pinned_pypi_sdists() -> None:
+    community = benchmark_module("debian_community")
+    earlier = [s for number in (1, 2, 3) for s in community.GENOME_SETS[number].sources]
+    held_out = community.GENOME_SETS[4]
+    assert held_out.label == "debian4" and held_out.outdir.name == "community-debian4"
+    assert (held_out.seed, held_out.samples) == (17, 4)
+    names = [source.genome for source in held_out.sources]
+    assert len(names) == len(set(names)) == 13
+    assert not set(names) & {source.genome for source in earlier}
+    for source in held_out.sources:
+        assert source.registry == "pypi" and source.parent == "-"
+        archive, sha256 = community.PYPI_SDISTS[source.package]
+        assert source.path == archive and len(sha256) == 64
+        assert source.member.startswith(archive.removesuffix(".tar.gz") + "/")
+        assert source.origin == f"PyPI sdist {source.package}: {archive}:{source.member}"
+    assert all(source.registry == "debian" for source in earlier)
+
+
+def test_a_genome_is_read_out_of_a_pypi_sdist(tmp_path: Path) -> None:
+    community = benchmark_module("debian_community")
+    member = tmp_path / "genome.gbk"
+    member.write_text("LOCUS       X1  8 bp\nORIGIN\n        1 acgtnrac\n//\n")
+    sdists = tmp_path / "sdists"
+    sdists.mkdir()
+    with tarfile.open(sdists / "tool-1.0.tar.gz", "w:gz") as archive:
+        archive.add(member, arcname="tool-1.0/tests/genome.gbk")
+    source = community.GenomeSource(
+        "g",
+        "a genome",
+        "tool==1.0",
+        "tool-1.0.tar.gz",
+        member="tool-1.0/tests/genome.gbk",
+        registry="pypi",
+    )
+    genomes = community.prepare_genomes(tmp_path / "out", tmp_path / "debian", (source,), sdists)
+    assert genomes["g"] == [("g|1", b"ACGTNNAC")]
+    assert source.origin == "PyPI sdist tool==1.0: tool-1.0.tar.gz:tool-1.0/tests/genome.gbk"
+
+
+def test_a_cached_sdist_with_another_sha256_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    community = benchmark_module("debian_community")
+    (tmp_path / "tool-1.0.tar.gz").write_bytes(b"not the pinned archive")
+    monkeypatch.setitem(community.PYPI_SDISTS, "tool==1.0", ("tool-1.0.tar.gz", "0" * 64))
+    with pytest.raises(SystemExit, match="not the pinned"):
+        community.fetch_sdist("tool==1.0", tmp_path)
+    digest = hashlib.sha256(b"not the pinned archive").hexdigest()
+    monkeypatch.setitem(community.PYPI_SDISTS, "tool==1.0", ("tool-1.0.tar.gz", digest))
+    assert community.fetch_sdist("tool==1.0", tmp_path) == tmp_path / "tool-1.0.tar.gz"
+    with pytest.raises(SystemExit, match="no pinned sdist"):
+        community.fetch_sdist("other==2.0", tmp_path)
 
 
 def test_leave_one_out_table_gives_means_and_the_change_against_every_step_on() -> None:
