@@ -622,7 +622,7 @@ def overlap_matrix(edges: list[tuple], n: int):
 def run_overlap_split(matrix, views, n: int) -> np.ndarray:
     from vaebin.cluster import ReadOverlaps, _Work
 
-    config = ClusterConfig(min_bin_size=1_000_000)
+    config = ClusterConfig(min_bin_size=1_000_000, overlap_split=True)
     work = _Work(np.asarray(views[0], dtype=np.float32), np.full(n, 50_000), 0, config)
     work.overlaps = ReadOverlaps(matrix, tuple(views))
     step = next(s for s in CLUSTER_STEPS if s.name == "overlap_split")
@@ -658,7 +658,8 @@ def test_overlap_split_leaves_one_genome_whole() -> None:
 def test_overlap_split_is_skipped_for_contigs() -> None:
     points, _ = blobs(n_blobs=2, per_blob=40)
     lengths = np.full(points.shape[0], 10_000)
-    result = cluster_latent(points, lengths, np.arange(lengths.size).astype(str))
+    names = np.arange(lengths.size).astype(str)
+    result = cluster_latent(points, lengths, names, ClusterConfig(overlap_split=True))
     records = {record.name: record for record in result.steps}
     assert records["overlap_split"].skipped_because == (
         "no overlap graph (long reads only, with their overlap graph)"

@@ -678,7 +678,7 @@ def fetch_markers(cache: Path | None, quiet: bool) -> None:
     default=8,
     show_default=True,
     help="Rounds of averaging the composition and abundances over overlaps before the "
-    "overlap_split step proposes its cuts (--cluster-param overlap_split=false: off).",
+    "overlap_split step proposes its cuts (off; --cluster-param overlap_split=true).",
 )
 @click.option(
     "--max-train-reads",

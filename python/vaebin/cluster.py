@@ -166,8 +166,9 @@ class ClusterConfig:
     # into pieces that any cut along them separates: a 3 Mbp genome at 0.006); parts are tried
     # again. Tuning set 1, 3 samples: E. coli and K. pneumoniae (one bin of 313 Mbp) cut at
     # 0.012, each part 99 % one piece; every cut of a genome connected enough at 0.034 or more
-    # (benchmarks/RESULTS.md, "Long reads").
-    overlap_split: bool = True
+    # (benchmarks/RESULTS.md, "Long reads"). Off: on held-out set 2 it cut nothing and on
+    # held-out set 4 (3 samples) it cut one genome in two (9 -> 8 near-complete genomes).
+    overlap_split: bool = False
     overlap_split_max_conductance: float = 0.015
     overlap_split_min_shared: int = 4
     overlap_split_min_connected: float = 0.5
