@@ -1089,6 +1089,13 @@ def bar_lines(runs: Runs, results: Results) -> list[str]:
     return lines
 
 
+def genome_origin() -> str:
+    """Where the real community's genomes come from (set 4: PyPI sdists)."""
+    if REAL_COMMUNITIES.get(COMMUNITY) == 4:
+        return "the test data of PyPI sdists"
+    return "Debian packages"
+
+
 def command_lines(seeds: Sequence[int]) -> list[str]:
     """How each tool was invoked, paths shortened to the community folder, tool seeds as S."""
     community = "$COMMUNITY"
@@ -1096,7 +1103,7 @@ def command_lines(seeds: Sequence[int]) -> list[str]:
         made = (
             "- community: `python benchmarks/debian_community.py --set "
             f"{REAL_COMMUNITIES[COMMUNITY]} --outdir $COMMUNITY` (real "
-            "genomes from Debian packages, ART reads, MEGAHIT co-assembly, minimap2 `-ax sr` "
+            f"genomes from {genome_origin()}, ART reads, MEGAHIT co-assembly, minimap2 `-ax sr` "
             "BAMs, truth from minimap2 `-x asm10`; its own fixed seed; cached between runs)"
         )
     else:
@@ -1200,7 +1207,7 @@ def report(
             f"`python benchmarks/binning.py --community {COMMUNITY}{samples_flag}` (issue #6, "
             "second bar). Every "
             "tool bins the same contigs and BAMs of a community the project did not generate: "
-            f"{genomes} real bacterial and archaeal genomes shipped in Debian packages (genome "
+            f"{genomes} real bacterial and archaeal genomes shipped in {genome_origin()} (genome "
             f"set {REAL_COMMUNITIES[COMMUNITY]} of benchmarks/debian_community.py; {strains} of "
             "them strains of another genome's species), reads simulated by ART (HiSeq 2500 "
             "profile, 2 x 150 bp, log-normal abundances differing in "
@@ -1474,7 +1481,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         choices=("simulated", *REAL_COMMUNITIES),
         default="simulated",
         help="the simulated benchmark community, or real genomes from Debian packages "
-        "(benchmarks/debian_community.py, genome set 1, 2 or 3; set 3 is held out) "
+        "(benchmarks/debian_community.py, genome set 1, 2, 3 or 4 (PyPI sdists); sets 3 and 4 "
+        "are held out) "
         "[simulated]",
     )
     parser.add_argument(
