@@ -364,6 +364,29 @@ def test_lengths_match_six_significant_digits() -> None:
     true_lengths = np.array([1000, 1234567, 1234575, 1234565, 999998, 9_999_996])
     expected = [True, True, False, True, False, True]
     assert depth_table.lengths_match(table_lengths, true_lengths).tolist() == expected
+    # Lengths written in full (vaebin-rs's coverage of a contig over 1 Mbp) match as well.
+    full = np.array([1_118_491, 10_000_001, 1_000_000])
+    assert depth_table.lengths_match(full, full).tolist() == [True, True, True]
+    assert not depth_table.lengths_match(np.array([1_118_492]), np.array([1_118_491]))[0]
+
+
+def test_depths_from_bams_line_up_with_a_contig_over_one_mbp() -> None:
+    from types import SimpleNamespace
+
+    from vaebin.pipeline import _align_depths
+
+    # A genome assembled in one contig of 1,118,491 bp (real set 4): its length in the depths
+    # computed from the BAMs is exact, not rounded to 6 digits as MetaBAT2 prints it.
+    names = np.array(["k141_1", "k141_2"])
+    lengths = np.array([1_118_491, 5_000])
+    table = SimpleNamespace(
+        names=["k141_2", "k141_1"],
+        lengths=[5_000, 1_118_491],
+        depths=np.array([[2.0], [7.0]], dtype=np.float32),
+        sample_names=["s1"],
+    )
+    depth, samples = _align_depths(names, lengths, table, "s1.bam")
+    assert depth[:, 0].tolist() == [7.0, 2.0] and samples == ["s1"]
 
 
 def test_read_rejects_malformed_tables(tmp_path: Path) -> None:

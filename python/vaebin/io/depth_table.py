@@ -48,8 +48,9 @@ class DepthTable:
 def lengths_match(table_lengths: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Elementwise: does a length read from a depth table stand for the true `lengths`?
 
-    MetaBAT2 prints lengths like printf's `%g`: exact below 1 Mbp, rounded half to even to 6
-    significant digits above; the true lengths are rounded the same way before comparing.
+    It does when it is the length itself (vaebin-rs's own tables and coverage, which write
+    lengths in full) or the length as MetaBAT2 prints it, like printf's `%g`: exact below 1 Mbp,
+    rounded half to even to 6 significant digits above.
     """
     table_lengths = np.asarray(table_lengths, dtype=np.int64)
     lengths = np.asarray(lengths, dtype=np.int64)
@@ -58,7 +59,7 @@ def lengths_match(table_lengths: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     quotient, remainder = np.divmod(lengths, step)
     round_up = (2 * remainder > step) | ((2 * remainder == step) & (quotient % 2 == 1))
     printed = (quotient + round_up) * step
-    return table_lengths == printed
+    return (table_lengths == lengths) | (table_lengths == printed)
 
 
 def _sample_columns(header: list[str], path: str) -> tuple[list[str], bool]:
