@@ -450,3 +450,42 @@ def test_marker_steps_are_skipped_without_markers() -> None:
     assert {r.name: r.skipped_because for r in off.steps}["marker_split"] == (
         "off (marker_split = False)"
     )
+
+
+class StubGene:
+    def __init__(self, begin: int, end: int, protein: str) -> None:
+        self.begin, self.end, self.protein = begin, end, protein
+
+    def translate(self, include_stop: bool = False) -> str:
+        return self.protein
+
+
+class StubFinder:
+    """Calls one gene covering `fraction` of any contig, its protein named after the finder."""
+
+    def __init__(self, name: str, fraction: float) -> None:
+        self.name, self.fraction, self.calls = name, fraction, 0
+
+    def find_genes(self, sequence: bytes) -> list[StubGene]:
+        self.calls += 1
+        return [StubGene(1, int(len(sequence) * self.fraction), self.name)]
+
+
+def test_trained_calls_are_redone_in_metagenomic_mode_where_they_cover_little() -> None:
+    from vaebin.markers import RECALL_MIN_BP, _call_genes
+
+    long, short = b"A" * RECALL_MIN_BP, b"A" * (RECALL_MIN_BP - 1)
+    # The trained model covers 30 % of each contig (as a code-11 model reads a Mycoplasma's
+    # genes, cut at every TGA): the long contig is called again and the fuller call kept; the
+    # short one is too short to judge by its coding density.
+    trained, meta = StubFinder("trained", 0.3), StubFinder("meta", 0.9)
+    proteins, recalled = _call_genes([(0, long), (1, short)], 1, trained, meta)
+    assert dict(proteins) == {0: ["meta"], 1: ["trained"]} and recalled == 1
+    # A contig the trained model fits (85 % coding) is not called again; nor is one where the
+    # metagenomic call covers no more.
+    proteins, recalled = _call_genes([(0, long)], 2, StubFinder("trained", 0.85), meta)
+    assert dict(proteins) == {0: ["trained"]} and recalled == 0 and meta.calls == 1
+    proteins, recalled = _call_genes([(0, long)], 1, trained, StubFinder("meta", 0.2))
+    assert dict(proteins) == {0: ["trained"]} and recalled == 0
+    # Without a fallback ("meta" mode itself) nothing is called twice.
+    assert _call_genes([(0, long)], 1, trained) == ([(0, ["trained"])], 0)
