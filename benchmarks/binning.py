@@ -8,14 +8,14 @@ related models and strains, 4 samples, 22 M reads) in the same run, one after th
     python benchmarks/binning.py [--skip-simulate] [--tools vaebin,article,vamb,metabat2]
                                  [--seeds 1,2,3]
 
-`--community debian` (and `debian2`, `debian3`, `debian4`: further independent genome sets) runs
+`--community debian` (and `debian2` to `debian5`: further independent genome sets) runs
 the same comparison on a community the project did not generate: real genomes from Debian
-packages (set 4: from PyPI sdists), ART reads, a MEGAHIT co-assembly and minimap2 mappings
-(benchmarks/debian_community.py);
+packages (set 4: from PyPI sdists; set 5: genomes of sets 1-4 in new pairs), ART reads, a
+MEGAHIT co-assembly and minimap2 mappings (benchmarks/debian_community.py);
 its figures go into their own section of RESULTS.md. `--samples N` gives the tools only the first
 N samples. The simulated community and sets 1 and 2 are tuning sets (defaults and thresholds
-were chosen on them, benchmarks/dev/NOTES.md); sets 3 and 4 are held out: nothing is tuned on
-them.
+were chosen on them, benchmarks/dev/NOTES.md); sets 3, 4 and 5 are held out: nothing is tuned
+on them.
 
 `--leave-one-out` replaces the comparison with an ablation of vaebin-rs's clustering: per seed
 one trained model (the comparison's `bin` run when there), then `vaebin-rs cluster` of its latent
@@ -70,7 +70,7 @@ COMMUNITY_DIR = BENCHMARKS_DIR / "data" / "community-benchmark"
 RUNS_DIR = BENCHMARKS_DIR / "data" / "binning-runs"
 COMMUNITY = "simulated"  # or a real one; select_community() sets the paths above and below
 # Real-genome communities of benchmarks/debian_community.py: name -> its genome set.
-REAL_COMMUNITIES = {"debian": 1, "debian2": 2, "debian3": 3, "debian4": 4}
+REAL_COMMUNITIES = {"debian": 1, "debian2": 2, "debian3": 3, "debian4": 4, "debian5": 5}
 # The protocol (RESULTS.md, "Binning"): the communities some default or threshold was chosen
 # on (benchmarks/dev/NOTES.md) are tuning sets; a held-out set was never used to choose one.
 COMMUNITY_ROLES = {
@@ -79,6 +79,7 @@ COMMUNITY_ROLES = {
     "debian2": "tuning",
     "debian3": "held out",
     "debian4": "held out",
+    "debian5": "held out",
 }
 PROTOCOL_REFERENCE = 'protocol: "Tuning and held-out sets" above'
 COMMUNITY_NAMES = {
@@ -87,6 +88,7 @@ COMMUNITY_NAMES = {
     "debian2": "real genomes, set 2",
     "debian3": "real genomes, set 3",
     "debian4": "real genomes, set 4 (13 species from PyPI sdists)",
+    "debian5": "real genomes, set 5 (two sibling pairs at 95 % identity)",
 }
 # The folder the community is built in; COMMUNITY_DIR differs from it when --samples takes a
 # subset of the samples (a folder of links to the contigs, the truth and the first BAMs).
@@ -282,6 +284,8 @@ def select_community(name: str, samples: int | None = None) -> None:
             SECTION_TITLE += ", third genome set (held out)"
         elif name == "debian4":
             SECTION_TITLE += ", fourth genome set (held out)"
+        elif name == "debian5":
+            SECTION_TITLE += ", fifth genome set: siblings (held out)"
     SAMPLES = samples
     if samples is not None:
         suffix = f"{samples}-sample" if samples == 1 else f"{samples}-samples"

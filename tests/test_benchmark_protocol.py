@@ -144,3 +144,23 @@ def test_leave_one_out_table_gives_means_and_the_change_against_every_step_on() 
         "| none (every step) | 10 / 12 | 11.0 | - | 12.5 | 0.850 | 92.5% | 11.5 |",
         "| `recluster` | 9 / 10 | 9.5 | -1.5 | 12.0 | 0.650 | 93.0% | 10.0 |",
     ]
+
+
+def test_set_5_pairs_siblings_that_never_shared_a_community() -> None:
+    community = benchmark_module("debian_community")
+    binning = benchmark_module("binning")
+    held_out = community.GENOME_SETS[5]
+    assert held_out.label == "debian5" and held_out.outdir.name == "community-debian5"
+    assert (held_out.seed, held_out.samples) == (19, 4)
+    names = [source.genome for source in held_out.sources]
+    assert len(names) == len(set(names)) == 12
+    assert all(source.parent == "-" for source in held_out.sources)
+    earlier = {
+        number: {s.genome for s in community.GENOME_SETS[number].sources} for number in (1, 2, 3, 4)
+    }
+    for pair in (("kpne", "kspc"), ("hpylsjm", "hpylf32")):
+        assert set(pair) <= set(names)
+        # The two genomes of a sibling pair were never binned together before.
+        assert not any(set(pair) <= genomes for genomes in earlier.values())
+    assert binning.COMMUNITY_ROLES["debian5"] == "held out"
+    assert binning.REAL_COMMUNITIES["debian5"] == 5
