@@ -629,7 +629,7 @@ SOURCES_4 = (
 # 15's "siblings at ~95 % ANI kept apart where coverage differs") among 8 species, all genomes of
 # sets 1 to 4 that never shared a community before: K. pneumoniae MGH 78578 (set 1) with the
 # Klebsiella of set 2 (95.2 %), H. pylori SJM180 (set 1) with F32 (set 3) (95.4 %). The pairs
-# are the genomes' only relatives here (every other pair is under 85 %), so each genome is
+# are the genomes' only relatives here (every other pair is under 91 % by mash), so each is
 # recorded as independent, as in set 4. Seed 19 was chosen before anything was binned, as the
 # first seed from 19 on whose draws give both pairs coverage profiles that differ (in at least
 # one sample, a pair's abundance ratio is over 1.5x away from its median over the samples).
