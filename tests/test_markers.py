@@ -273,6 +273,53 @@ def test_trained_gene_calling_finds_planted_genes_only(planted: Planted) -> None
     assert len(found) >= len(planted_hits) - 1
 
 
+def test_search_filters_change_no_hit_on_diverged_genes_and_skip_decoys(planted: Planted) -> None:
+    # Each of 40 models' consensus with a quarter of its residues replaced at random (the
+    # divergence of genes from distant phyla), beside 400 random proteins: the filtered search
+    # finds exactly what the full search finds, and passes few pairs on to HMMER.
+    marker_set = markers.load_marker_set(real_hmm())
+    rng = np.random.default_rng(5)
+    amino = np.array(list("ACDEFGHIKLMNPQRSTVWY"))
+    diverged = []
+    for hmm in marker_set.hmms[:40]:
+        consensus = np.array(list(hmm.consensus.upper()))
+        changed = rng.random(consensus.size) < 0.25
+        consensus[changed] = rng.choice(amino, int(changed.sum()))
+        diverged.append("M" + "".join(consensus))
+    decoys = ["".join(rng.choice(amino, int(rng.integers(80, 900)))) for _ in range(400)]
+    proteins = [(0, diverged[:20]), (1, decoys[:200]), (2, diverged[20:] + decoys[200:])]
+    full = markers._search(marker_set, proteins, 2, 0.4, None)
+    filtered = markers._search(marker_set, proteins, 2, 0.4, markers.SearchFilters())
+    assert full[3] == {"status": "off", "reason": "--no-marker-filters"}
+    assert filtered[:3] == full[:3]
+    assert full[1] >= 36  # most diverged genes are still found, no decoy is
+    assert sorted(full[0]) == [0, 2]
+    block = filtered[3]
+    assert block["status"] == "on" and block["k"] == 4 and block["forward_margin_bits"] == 60.0
+    assert block["pairs_total"] == 440 * 111
+    # 21 models have trusted cutoffs under 40 bits and are searched against every protein.
+    assert block["models_searched_in_full"] == 21
+    assert 21 * 440 < block["pairs_searched"] < 0.21 * block["pairs_total"]
+    assert 0 < block["cells_searched_percent"] < 10
+
+
+def test_marker_seeds_refuse_bad_profiles() -> None:
+    from vaebin import _core
+    from vaebin.errors import ParameterError
+
+    good = np.zeros((30, 20), dtype=np.float32)
+    with pytest.raises(ParameterError, match="profile 1: 19 columns, not 20"):
+        _core.MarkerSeeds([good, np.zeros((30, 19), dtype=np.float32)], 4, 7.0, 15.0, 60)
+    with pytest.raises(ParameterError, match="seed length must be 3 to 5, not 6"):
+        _core.MarkerSeeds([good], 6, 7.0, 15.0, 60)
+    with pytest.raises(ParameterError, match="scores must be finite"):
+        _core.MarkerSeeds([np.full((30, 20), np.nan, dtype=np.float32)], 4, 7.0, 15.0, 60)
+    seeds = _core.MarkerSeeds([np.full((30, 20), 2.0, dtype=np.float32)], 3, 6.0, 15.0, 0)
+    assert seeds.seeds == [8000]  # every 3-mer scores 6 bits
+    (rows,) = seeds.candidates([b"ACD", b"AC", b"XXXXX"], 6.0)
+    assert rows.tolist() == [0]
+
+
 def truth_of_bins(planted: Planted, assignments: dict[str, str]) -> dict[str, tuple[float, float]]:
     """Completeness and contamination of each bin from the genes planted on its contigs."""
     per_bin: dict[str, dict[str, int]] = {}

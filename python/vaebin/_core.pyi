@@ -131,6 +131,29 @@ def write_read_bins(
     fastq: bool,
 ) -> list[int]: ...
 
+class MarkerSeeds:
+    """The seed prefilter of the marker search (rust/src/seeds.rs)."""
+
+    def __init__(
+        self,
+        profiles: list[npt.NDArray[np.float32]],
+        k: int,
+        threshold: float,
+        x_drop: float,
+        window: int,
+        threads: int | None = None,
+    ) -> None: ...
+    @property
+    def seeds(self) -> list[int]: ...
+    @property
+    def table_bytes(self) -> int: ...
+    def candidates(
+        self, proteins: list[bytes], min_score: float, threads: int | None = None
+    ) -> list[npt.NDArray[np.uint32]]: ...
+    def best_scores(
+        self, proteins: list[bytes], threads: int | None = None
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32]]: ...
+
 # Private, for the tests only: panics with `message`, which reaches Python as PyO3's
 # PanicException (a BaseException, not an Exception).
 def _panic_for_tests(message: str) -> None: ...

@@ -471,6 +471,14 @@ def _cluster_config(options: dict[str, Any], threads: int | None) -> Any:
     "the contigs, or Prodigal's metagenomic mode (50 models; 2.4x the CPU of the whole marker "
     "step, the same markers on 511 of 512 real contigs).",
 )
+@click.option(
+    "--marker-filters/--no-marker-filters",
+    default=True,
+    show_default=True,
+    help="Search each marker model only against the proteins its seeds pass on, with a "
+    "stricter Forward filter (2.3x faster on real set 2 with the same hits; docs/markers.md, "
+    '"Search filters"); off: every protein through every model\'s HMMER pipeline.',
+)
 @click.option("--no-fasta", is_flag=True, help="Do not write bins/*.fna.gz and unbinned.fna.gz.")
 @click.option("--plot", is_flag=True, help="Draw latent_umap.png (needs the plot extra).")
 @threads_option
@@ -491,6 +499,7 @@ def bin_command(
     markers: bool | None,
     markers_hmm: Path | None,
     marker_gene_calling: str,
+    marker_filters: bool,
     no_fasta: bool,
     plot: bool,
     threads: int | None,
@@ -527,6 +536,7 @@ def bin_command(
         markers=markers,
         markers_hmm=markers_hmm,
         marker_gene_calling=marker_gene_calling,
+        marker_filters=marker_filters,
     )
     summary = run_bin(
         request,

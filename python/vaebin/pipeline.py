@@ -325,6 +325,8 @@ class BinRequest:
     """True: --markers; False: --no-markers; None: on when the marker HMM file is found."""
     markers_hmm: Path | None = None
     marker_gene_calling: str = "trained"
+    marker_filters: bool = True
+    """The marker search's shortcuts (markers.SearchFilters); False: --no-marker-filters."""
 
 
 def _marker_columns(estimates: list[markers.BinEstimate]) -> list[dict[str, object]]:
@@ -398,6 +400,7 @@ def run_bin(
                 marker_set,
                 threads=request.threads or os.cpu_count() or 1,
                 gene_calling=request.marker_gene_calling,
+                filters=markers.SearchFilters() if request.marker_filters else None,
             )
         marker_block.update(markers.hits_summary(marker_hits))
         _return_freed_memory()

@@ -11,6 +11,7 @@ pub mod kmer_count;
 pub mod mapped;
 pub mod overlaps;
 pub mod readcov;
+pub mod seeds;
 pub mod seqio;
 
 #[cfg(feature = "python")]
@@ -18,7 +19,7 @@ mod python {
     use std::collections::HashMap;
     use std::path::PathBuf;
 
-    use numpy::{PyArray1, PyArrayMethods};
+    use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
     use pyo3::exceptions::PyException;
     use pyo3::prelude::*;
     use pyo3::types::{PyBytes, PyDict};
@@ -465,6 +466,117 @@ mod python {
             .map_err(to_python)
     }
 
+    /// The seed prefilter of the marker search (see `seeds`): built from each model's match
+    /// state scores in bits (states x 20, `seeds::AMINO_ACIDS` order).
+    #[pyclass(frozen)]
+    struct MarkerSeeds {
+        index: crate::seeds::SeedIndex,
+    }
+
+    #[pymethods]
+    impl MarkerSeeds {
+        #[new]
+        #[pyo3(signature = (profiles, k, threshold, x_drop, window, threads=None))]
+        #[allow(clippy::too_many_arguments)]
+        fn new(
+            py: Python<'_>,
+            profiles: Vec<numpy::PyReadonlyArray2<'_, f32>>,
+            k: usize,
+            threshold: f32,
+            x_drop: f32,
+            window: usize,
+            threads: Option<usize>,
+        ) -> PyResult<Self> {
+            let mut rows = Vec::with_capacity(profiles.len());
+            for (i, profile) in profiles.iter().enumerate() {
+                if profile.shape()[1] != 20 {
+                    return Err(ParameterError::new_err(format!(
+                        "profile {i}: {} columns, not 20",
+                        profile.shape()[1]
+                    )));
+                }
+                rows.push((profile.as_slice()?, profile.shape()[0]));
+            }
+            let options = crate::seeds::SeedOptions {
+                k,
+                threshold,
+                x_drop,
+                window,
+            };
+            let index = py
+                .detach(|| {
+                    let views: Vec<crate::seeds::Profile<'_>> = rows
+                        .iter()
+                        .map(|&(scores, length)| crate::seeds::Profile { scores, length })
+                        .collect();
+                    crate::composition::thread_pool(threads)?
+                        .install(|| crate::seeds::SeedIndex::build(&views, options))
+                })
+                .map_err(to_python)?;
+            Ok(MarkerSeeds { index })
+        }
+
+        /// Distinct seeds of each model.
+        #[getter]
+        fn seeds(&self) -> Vec<u64> {
+            self.index.seeds.clone()
+        }
+
+        #[getter]
+        fn table_bytes(&self) -> usize {
+            self.index.table_bytes()
+        }
+
+        /// For each model, the indices of the proteins reaching `min_score` bits against it.
+        #[pyo3(signature = (proteins, min_score, threads=None))]
+        fn candidates<'py>(
+            &self,
+            py: Python<'py>,
+            proteins: Vec<Vec<u8>>,
+            min_score: f32,
+            threads: Option<usize>,
+        ) -> PyResult<Vec<Bound<'py, PyArray1<u32>>>> {
+            let per_model = py
+                .detach(|| {
+                    let slices: Vec<&[u8]> = proteins.iter().map(|p| p.as_slice()).collect();
+                    crate::composition::thread_pool(threads)?
+                        .install(|| self.index.candidates(&slices, min_score))
+                })
+                .map_err(to_python)?;
+            Ok(per_model
+                .into_iter()
+                .map(|rows| PyArray1::from_vec(py, rows))
+                .collect())
+        }
+
+        /// (protein, model, best seed-anchored ungapped score) of every pair with a seed.
+        #[pyo3(signature = (proteins, threads=None))]
+        #[allow(clippy::type_complexity)]
+        fn best_scores<'py>(
+            &self,
+            py: Python<'py>,
+            proteins: Vec<Vec<u8>>,
+            threads: Option<usize>,
+        ) -> PyResult<(
+            Bound<'py, PyArray1<u32>>,
+            Bound<'py, PyArray1<u32>>,
+            Bound<'py, PyArray1<f32>>,
+        )> {
+            let found = py
+                .detach(|| {
+                    let slices: Vec<&[u8]> = proteins.iter().map(|p| p.as_slice()).collect();
+                    crate::composition::thread_pool(threads)
+                        .map(|pool| pool.install(|| self.index.best_scores(&slices)))
+                })
+                .map_err(to_python)?;
+            Ok((
+                PyArray1::from_iter(py, found.iter().map(|f| f.0)),
+                PyArray1::from_iter(py, found.iter().map(|f| f.1)),
+                PyArray1::from_iter(py, found.iter().map(|f| f.2)),
+            ))
+        }
+    }
+
     /// Panics: lets the tests check that a Rust panic reaches the user as one line.
     #[pyfunction]
     fn _panic_for_tests(message: &str) {
@@ -506,6 +618,7 @@ mod python {
         m.add_function(wrap_pyfunction!(read_feature_arrays, m)?)?;
         m.add_function(wrap_pyfunction!(write_read_bins, m)?)?;
         m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
+        m.add_class::<MarkerSeeds>()?;
         Ok(())
     }
 }
