@@ -719,4 +719,70 @@ mod tests {
             vec![0]
         );
     }
+
+    fn profiles() -> impl proptest::strategy::Strategy<Value = Vec<(Vec<f32>, usize)>> {
+        use proptest::strategy::Strategy;
+        let one = (2usize..40).prop_flat_map(|length| {
+            proptest::collection::vec(-4.0f32..4.0, length * 20).prop_map(move |s| (s, length))
+        });
+        proptest::collection::vec(one, 1..4)
+    }
+
+    fn proteins() -> impl proptest::strategy::Strategy<Value = Vec<Vec<u8>>> {
+        let letter = proptest::sample::select(b"ACDEFGHIKLMNPQRSTVWYacdwyXB*".to_vec());
+        proptest::collection::vec(proptest::collection::vec(letter, 0..150), 0..12)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Candidates are exactly the pairs whose best score reaches the minimum; a protein
+        /// scores the same alone as among others (the per-protein scratch is reset); and the
+        /// thread count changes nothing.
+        #[test]
+        fn candidates_threshold_best_scores_protein_by_protein(
+            profiles in profiles(),
+            proteins in proteins(),
+            k in MIN_K..=4usize,
+            threshold in 2.0f32..9.0,
+            x_drop in 1.0f32..12.0,
+            window in 0usize..30,
+            min_score in 0.0f32..20.0,
+            threads in 1usize..3,
+        ) {
+            let views: Vec<Profile<'_>> = profiles
+                .iter()
+                .map(|(scores, length)| Profile { scores, length: *length })
+                .collect();
+            let index = SeedIndex::build(
+                &views,
+                SeedOptions { k, threshold, x_drop, window },
+            )
+            .unwrap();
+            let slices: Vec<&[u8]> = proteins.iter().map(|p| p.as_slice()).collect();
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let (best, candidates) = pool.install(|| {
+                (index.best_scores(&slices), index.candidates(&slices, min_score).unwrap())
+            });
+            let mut expected = vec![Vec::new(); views.len()];
+            for &(p, m, score) in &best {
+                proptest::prop_assert!(score.is_finite());
+                if score >= min_score {
+                    expected[m as usize].push(p);
+                }
+            }
+            proptest::prop_assert_eq!(candidates, expected);
+            let alone: Vec<(u32, u32, f32)> = slices
+                .iter()
+                .enumerate()
+                .flat_map(|(p, protein)| {
+                    index
+                        .best_scores(&[protein])
+                        .into_iter()
+                        .map(move |(_, m, s)| (p as u32, m, s))
+                })
+                .collect();
+            proptest::prop_assert_eq!(best, alone);
+        }
+    }
 }
