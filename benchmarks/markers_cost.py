@@ -4,8 +4,9 @@ genome sequences (issue 15 item 1).
 Real genomes (FASTA files, e.g. those of `benchmarks/data/reads-set1/genomes`) are cut into
 contigs of log-normal lengths (median 12 kbp, at least 2 kbp), each genome given a random depth
 profile over 3 samples (a MetaBAT2 depth table; no reads, no assembly), and binned with
-`--no-markers`, the default marker step (Prodigal metagenomic mode), `--marker-gene-calling
-trained`, and each of those two with the clustering's marker steps switched on (`--runs` picks).
+`--no-markers`, the marker step in metagenomic mode, `--marker-gene-calling trained` (the
+default) with and without its search filters, and the first two with the clustering's marker
+steps switched on (`--runs` picks).
 Printed: per run the wall time of each `bin` step and the marker step's CPU time per Mbp,
 near-complete genomes (vaebin.evaluate) and, per bin, the marker estimate beside the truth (the
 genome most of the bin's bp come from and the share of it the bin holds).
@@ -33,9 +34,16 @@ from vaebin.io.clusters import read_clusters
 
 RUNS = {
     "no markers": ["--no-markers"],
-    "markers (meta)": [],
+    "markers (meta)": ["--marker-gene-calling", "meta"],
     "markers (trained)": ["--marker-gene-calling", "trained"],
-    "markers + marker steps": [
+    "markers (trained) without search filters": [
+        "--marker-gene-calling",
+        "trained",
+        "--no-marker-filters",
+    ],
+    "markers (meta) + marker steps": [
+        "--marker-gene-calling",
+        "meta",
         "--cluster-param",
         "marker_split=true",
         "--cluster-param",
