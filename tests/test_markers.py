@@ -303,6 +303,23 @@ def test_search_filters_change_no_hit_on_diverged_genes_and_skip_decoys(planted:
     assert 0 < block["cells_searched_percent"] < 10
 
 
+def test_a_marker_set_too_large_for_the_seed_table_is_searched_in_full(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    marker_set = markers.load_marker_set(real_hmm())
+    proteins = [(0, ["M" + hmm.consensus.upper() for hmm in marker_set.hmms[:5]])]
+    filtered = markers._search(marker_set, proteins, 1, 0.4, markers.SearchFilters())
+    assert filtered[3]["status"] == "on"
+    monkeypatch.setattr(markers, "FILTERS_MAX_STATES", 34_283)  # the set has 34,284
+    big = markers._search(marker_set, proteins, 1, 0.4, markers.SearchFilters())
+    assert big[3] == {
+        "status": "off",
+        "reason": "34284 match states, over the seed table's 34283",
+    }
+    assert big[:3] == filtered[:3]
+    assert big[1] == 5
+
+
 def test_marker_seeds_refuse_bad_profiles() -> None:
     from vaebin import _core
     from vaebin.errors import ParameterError

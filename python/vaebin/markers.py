@@ -264,6 +264,10 @@ class SearchFilters:
 
 # HMMER's default Forward filter P-value (F3).
 HMMER_F3 = 1e-5
+# A marker set with more match states than this (the pinned one has 34,284) is searched without
+# the filters: its seed table would pass 100 MB (about 35 entries of 4 bytes per state at the
+# default seed threshold).
+FILTERS_MAX_STATES = 700_000
 
 # ---------------------------------------------------------------------------------------------
 # detection
@@ -521,9 +525,15 @@ def _search(
             options_of[id(hmm)] = {"bit_cutoffs": "gathering"}
         else:
             options_of[id(hmm)] = {"E": FALLBACK_EVALUE, "domE": FALLBACK_EVALUE}
-    if filters is None or not digital:
+    states = sum(hmm.M for hmm in marker_set.hmms)
+    if filters is None or not digital or states > FILTERS_MAX_STATES:
         searched = _search_all(marker_set, digital, options_of, threads)
-        reason = "--no-marker-filters" if filters is None else "no proteins"
+        if filters is None:
+            reason = "--no-marker-filters"
+        elif not digital:
+            reason = "no proteins"
+        else:
+            reason = f"{states} match states, over the seed table's {FILTERS_MAX_STATES}"
         filter_block: dict[str, object] = {"status": "off", "reason": reason}
     else:
         candidates, filter_block = _seed_candidates(marker_set, sequences, filters, threads)
