@@ -2,10 +2,10 @@
 //!
 //! The marker step searches every called protein against every marker HMM, and HMMER's first
 //! filter (MSV) scores each pair in full: on a 32 Mbp co-assembly that is 9 M residues against
-//! 111 models, most of the step's time, for a few hundred hits. This module cuts the pairs
-//! first, as seed-and-extend searches do: a protein goes on to the HMM search of a model only
-//! if one of its k-mers is a *seed* of the model and the seed, extended without gaps along its
-//! diagonal, scores at least `min_score` bits.
+//! 111 models, for a few hundred hits. This module cuts the pairs first, as seed-and-extend
+//! searches do: a protein goes on to the HMM search of a model only if it holds two seeds of
+//! the model on one diagonal (the two-hit rule; `SeedOptions::window`) and the second seed,
+//! extended without gaps along that diagonal, scores at least `min_score` bits.
 //!
 //! A seed of a model at state j is a k-mer that scores at least `threshold` bits against the k
 //! match states from j, the score being the sum of log2(emission / background) of its residues.
@@ -13,16 +13,17 @@
 //! score, cut when even the best remaining residues cannot reach the threshold, so only the
 //! seeds themselves are visited.
 //!
-//! Structure: a compressed table over all 20^k k-mers (offsets, 4 bytes each: 12.8 MB at
-//! k = 5), each k-mer pointing at its (model, state) entries. A protein k-mer costs one table
-//! read plus one ungapped extension per entry: left and right from the seed, each side stopping
-//! when its running score falls `x_drop` bits below the best it reached (the BLAST rule), the
-//! pair's score being seed + best left + best right. A diagonal already extended past a seed is
-//! not extended again, and a model stops being scored once the protein passed it.
+//! Structure: a compressed table over all 20^k k-mers (offsets, 4 bytes each: 0.64 MB at
+//! k = 4, 12.8 MB at k = 5), each k-mer pointing at its (model, state) entries. A protein
+//! k-mer costs one table read and, per entry, one look at its diagonal (the last seed met there
+//! and how far an extension reached). Extensions go left and right from the seed, each side
+//! stopping when its running score falls `x_drop` bits below the best it reached (the BLAST
+//! rule); the pair's score is seed + best left + best right. A seed inside a segment already
+//! extended is not extended again, and a model stops being scored once the protein passed it.
 //!
 //! The filter is exact in what it computes, not in what HMMER would report: a protein with no
-//! seed-anchored ungapped segment of `min_score` bits is not searched. Its sensitivity is
-//! measured against the full search in docs/markers.md, on tuning and held-out communities.
+//! such seed-anchored ungapped segment is not searched. Its sensitivity against the full search,
+//! on tuning and held-out communities, is in docs/markers.md ("Search filters").
 
 use rayon::prelude::*;
 
