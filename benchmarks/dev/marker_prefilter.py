@@ -2,15 +2,16 @@
 keeps every pair the full search reports (docs/markers.md, "Search filters").
 
     python benchmarks/dev/marker_prefilter.py benchmarks/data/community-debian2 [more ...]
-        [--configs 5:12:1,5:10:2] [--min-length 2000]
+        [--configs 4:7:15:60] [--min-scores 20] [--min-length 2000] [--search]
 
-For each community: its contigs of at least --min-length bp are gene-called as `bin` does
-(trained model, metagenomic re-call), cached under /tmp/vaebin-marker-prefilter/, and searched
-against the whole marker set with HMMER (the reference). Each config k:threshold:x_drop:window
-is then scored: each pair's best seed-anchored ungapped score, then for each --min-scores
-value the share of pairs (and of residue x state cells) it would pass on to HMMER and the
-reference hits it would lose (a hit is a pair that `markers._search` counts: included,
-covering enough of the model).
+A folder is a community (contigs.fna or contigs.fna.gz) or a folder of genomes (*.fna, joined
+into contigs named genome_N, e.g. benchmarks/data/reads-set1/genomes). For each: its contigs of
+at least --min-length bp are gene-called as `bin` does (trained model, metagenomic re-call),
+cached under /tmp/vaebin-marker-prefilter/, and searched against the whole marker set with HMMER
+(the reference). Each config k:threshold:x_drop:window is then scored: each pair's best
+seed-anchored ungapped score, then for each --min-scores value the share of pairs (and of
+residue x state cells) it would pass on to HMMER and the reference hits it would lose (a hit is
+a pair that `markers._search` counts: included, covering enough of the model).
 """
 
 from __future__ import annotations
@@ -28,13 +29,39 @@ from vaebin import _core, features, markers
 CACHE = Path("/tmp/vaebin-marker-prefilter")
 
 
+def cache_key(community: Path) -> str:
+    """A cache name for a community folder: its path, "/" as "_" (two "genomes" folders differ)."""
+    return "_".join(community.resolve().parts[-3:])
+
+
+def contigs_of(community: Path) -> Path:
+    """The folder's contigs.fna(.gz), else its genomes (*.fna) joined into one file of
+    contigs named genome_N (N: the record), under CACHE."""
+    for path in (community / "contigs.fna.gz", community / "contigs.fna"):
+        if path.exists():
+            return path
+    genomes = sorted(community.glob("*.fna"))
+    if not genomes:
+        sys.exit(f"{community}: no contigs.fna(.gz) and no genomes (*.fna)")
+    joined = CACHE / f"{cache_key(community)}.joined.fna"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(joined, "w") as out:
+        for genome in genomes:
+            record = 0
+            for line in genome.read_text().splitlines():
+                if line.startswith(">"):
+                    record += 1
+                    out.write(f">{genome.stem}_{record}\n")
+                else:
+                    out.write(line + "\n")
+    return joined
+
+
 def proteins_of(community: Path, min_length: int, threads: int) -> list[tuple[int, list[str]]]:
-    cached = CACHE / f"{community.name}.proteins.pkl"
+    cached = CACHE / f"{cache_key(community)}.proteins.pkl"
     if cached.is_file():
         return pickle.loads(cached.read_bytes())
-    contigs = next(
-        p for p in (community / "contigs.fna.gz", community / "contigs.fna") if p.exists()
-    )
+    contigs = contigs_of(community)
     names, lengths = features.names_and_lengths(contigs)
     wanted = {str(name): row for row, name in enumerate(names[lengths >= min_length])}
     sequences = markers._read_contigs(contigs, wanted)
@@ -50,7 +77,7 @@ def proteins_of(community: Path, min_length: int, threads: int) -> list[tuple[in
 def reference_pairs(
     community: Path, marker_set: markers.MarkerSet, flat: list[str], threads: int
 ) -> tuple[set[tuple[int, int]], float]:
-    cached = CACHE / f"{community.name}.reference.pkl"
+    cached = CACHE / f"{cache_key(community)}.reference.pkl"
     if cached.is_file():
         return pickle.loads(cached.read_bytes())
     import pyhmmer
