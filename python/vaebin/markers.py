@@ -413,6 +413,19 @@ def _seed_candidates(
     }
 
 
+CutoffKind = tuple[tuple[str, Any], ...]
+
+
+def _cutoff_kind(hmm: HMM) -> CutoffKind:
+    """The pipeline options that report a model's hits: its trusted cutoffs, else its gathering
+    cutoffs, else FALLBACK_EVALUE (sorted items, usable as a key)."""
+    if hmm.cutoffs.trusted_available():
+        return (("bit_cutoffs", "trusted"),)
+    if hmm.cutoffs.gathering_available():
+        return (("bit_cutoffs", "gathering"),)
+    return (("E", FALLBACK_EVALUE), ("domE", FALLBACK_EVALUE))
+
+
 def _sequence_cutoff(hmm: HMM) -> float:
     """The model's trusted cutoff for the whole sequence, else its gathering cutoff, else
     minus infinity (bits)."""
@@ -458,7 +471,7 @@ def _included_hits(hmm: HMM, top_hits: Any) -> list[Hit]:
 
 
 def _search_all(
-    marker_set: MarkerSet, digital: list[Any], options_of: dict[int, dict[str, Any]], threads: int
+    marker_set: MarkerSet, digital: list[Any], threads: int
 ) -> list[tuple[HMM, list[Hit]]]:
     """Every protein against every model: pyhmmer's hmmsearch, one call per kind of cutoff."""
     import pyhmmer
@@ -466,9 +479,9 @@ def _search_all(
     if not digital:
         return []
     block = pyhmmer.easel.DigitalSequenceBlock(pyhmmer.easel.Alphabet.amino(), digital)
-    kinds: dict[tuple[tuple[str, Any], ...], list[HMM]] = {}
+    kinds: dict[CutoffKind, list[HMM]] = {}
     for hmm in marker_set.hmms:
-        kinds.setdefault(tuple(sorted(options_of[id(hmm)].items())), []).append(hmm)
+        kinds.setdefault(_cutoff_kind(hmm), []).append(hmm)
     searched = []
     for kind, hmms in kinds.items():
         for hmm, top_hits in zip(
@@ -482,7 +495,6 @@ def _search_candidates(
     marker_set: MarkerSet,
     digital: list[Any],
     candidates: list[np.ndarray],
-    options_of: dict[int, dict[str, Any]],
     filters: SearchFilters,
     threads: int,
 ) -> list[tuple[HMM, list[Hit]]]:
@@ -504,7 +516,7 @@ def _search_candidates(
     def search(job: tuple[HMM, np.ndarray]) -> list[Hit]:
         hmm, rows = job
         pipelines = local.__dict__.setdefault("pipelines", {})
-        kind = tuple(sorted(options_of[id(hmm)].items()))
+        kind = _cutoff_kind(hmm)
         if kind not in pipelines:
             pipelines[kind] = pyhmmer.plan7.Pipeline(alphabet, Z=len(digital), **dict(kind))
         pipeline = pipelines[kind]
@@ -550,17 +562,9 @@ def _search(
         pyhmmer.easel.TextSequence(name=str(i).encode(), sequence=protein).digitize(alphabet)
         for i, protein in enumerate(sequences)
     ]
-    options_of = {}
-    for hmm in marker_set.hmms:
-        if hmm.cutoffs.trusted_available():
-            options_of[id(hmm)] = {"bit_cutoffs": "trusted"}
-        elif hmm.cutoffs.gathering_available():
-            options_of[id(hmm)] = {"bit_cutoffs": "gathering"}
-        else:
-            options_of[id(hmm)] = {"E": FALLBACK_EVALUE, "domE": FALLBACK_EVALUE}
     states = sum(hmm.M for hmm in marker_set.hmms)
     if filters is None or not digital or states > FILTERS_MAX_STATES:
-        searched = _search_all(marker_set, digital, options_of, threads)
+        searched = _search_all(marker_set, digital, threads)
         if filters is None:
             reason = "--no-marker-filters"
         elif not digital:
@@ -570,7 +574,7 @@ def _search(
         filter_block: dict[str, object] = {"status": "off", "reason": reason}
     else:
         candidates, filter_block = _seed_candidates(marker_set, sequences, filters, threads)
-        searched = _search_candidates(marker_set, digital, candidates, options_of, filters, threads)
+        searched = _search_candidates(marker_set, digital, candidates, filters, threads)
     best: dict[int, tuple[float, str]] = {}  # protein -> (score, gene)
     for hmm, hits in searched:
         gene = marker_set.gene_of_model[_name(hmm.name)]
@@ -584,9 +588,7 @@ def _search(
         contig_genes.setdefault(protein_contig[protein], []).append(best[protein][1])
     for genes in contig_genes.values():
         genes.sort()
-    without_tc = [
-        _name(h.name) for h in marker_set.hmms if options_of[id(h)].get("bit_cutoffs") != "trusted"
-    ]
+    without_tc = [_name(h.name) for h in marker_set.hmms if not h.cutoffs.trusted_available()]
     return contig_genes, len(best), without_tc, filter_block
 
 
