@@ -147,40 +147,45 @@ pub fn overlap_graph(reads: &[&[u32]], options: &OverlapOptions) -> OverlapGraph
         start = end;
     }
     drop(pairs);
+    // Every read's entries: where it sits in each of its groups and where that group ends.
+    // Members of a group are in read order, so the members after a read's entry are the
+    // reads of higher index: each pair of reads is counted once, from its lower read.
+    // (Positions are u32: 4 G k-mer occurrences are some 100 Gbp of reads, past the tables.)
+    assert!(
+        members.len() < u32::MAX as usize,
+        "overlap graph: too many k-mer occurrences"
+    );
     for r in 0..n {
         groups_per_read[r + 1] += groups_per_read[r];
     }
     let mut fill = groups_per_read.clone();
-    let mut read_groups = vec![0u32; members.len()];
+    let mut entries = vec![(0u32, 0u32); members.len()];
     let mut begin = 0;
-    for (g, &end) in group_ends.iter().enumerate() {
-        for &read in &members[begin..end] {
-            read_groups[fill[read as usize]] = g as u32;
+    for &end in &group_ends {
+        for (position, &read) in members[begin..end].iter().enumerate() {
+            entries[fill[read as usize]] = ((begin + position) as u32, end as u32);
             fill[read as usize] += 1;
         }
         begin = end;
     }
     drop(fill);
-    let group = |g: usize| {
-        let begin = if g == 0 { 0 } else { group_ends[g - 1] };
-        &members[begin..group_ends[g]]
-    };
-    let per_read: Vec<Vec<(u32, u32)>> = (0..n)
+    drop(group_ends);
+    // Pairs (read, other > read) sharing at least min_shared k-mers.
+    let upper: Vec<Vec<(u32, u32)>> = (0..n)
         .into_par_iter()
         .map_init(
             || (vec![0u32; n], Vec::<u32>::new()),
             |(counts, touched), read| {
-                for &g in &read_groups[groups_per_read[read]..groups_per_read[read + 1]] {
-                    for &other in group(g as usize) {
-                        if other as usize != read {
-                            if counts[other as usize] == 0 {
-                                touched.push(other);
-                            }
-                            counts[other as usize] += 1;
+                for &(position, end) in &entries[groups_per_read[read]..groups_per_read[read + 1]] {
+                    for &other in &members[position as usize + 1..end as usize] {
+                        let count = &mut counts[other as usize];
+                        if *count == 0 {
+                            touched.push(other);
                         }
+                        *count += 1;
                     }
                 }
-                let mut found: Vec<(u32, u32)> = touched
+                let found: Vec<(u32, u32)> = touched
                     .iter()
                     .filter(|&&o| counts[o as usize] >= options.min_shared)
                     .map(|&o| (o, counts[o as usize]))
@@ -189,12 +194,51 @@ pub fn overlap_graph(reads: &[&[u32]], options: &OverlapOptions) -> OverlapGraph
                     counts[o as usize] = 0;
                 }
                 touched.clear();
-                found.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-                found.truncate(options.max_neighbours as usize);
                 found
             },
         )
         .collect();
+    drop(entries);
+    drop(members);
+    // Both directions of every pair in compressed rows, then each read's strongest overlaps
+    // (most shared k-mers, ties to the lower read index).
+    let mut both_offsets = vec![0usize; n + 1];
+    for (read, found) in upper.iter().enumerate() {
+        both_offsets[read + 1] += found.len();
+        for &(other, _) in found {
+            both_offsets[other as usize + 1] += 1;
+        }
+    }
+    for r in 0..n {
+        both_offsets[r + 1] += both_offsets[r];
+    }
+    let mut fill = both_offsets.clone();
+    let mut both = vec![(0u32, 0u32); both_offsets[n]];
+    for (read, found) in upper.iter().enumerate() {
+        for &(other, count) in found {
+            both[fill[read]] = (other, count);
+            fill[read] += 1;
+            both[fill[other as usize]] = (read as u32, count);
+            fill[other as usize] += 1;
+        }
+    }
+    drop(fill);
+    drop(upper);
+    let per_read: Vec<Vec<(u32, u32)>> = (0..n)
+        .into_par_iter()
+        .map(|read| {
+            let mut found = both[both_offsets[read]..both_offsets[read + 1]].to_vec();
+            let order = |a: &(u32, u32), b: &(u32, u32)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
+            let keep = options.max_neighbours as usize;
+            if found.len() > keep && keep > 0 {
+                found.select_nth_unstable_by(keep - 1, order);
+            }
+            found.truncate(keep);
+            found.sort_unstable_by(order);
+            found
+        })
+        .collect();
+    drop(both);
     let mut graph = OverlapGraph {
         offsets: Vec::with_capacity(n + 1),
         neighbours: Vec::new(),
