@@ -8,6 +8,8 @@ What is built (under benchmarks/data/, git-ignored):
 - `reads-set2`: the 16 other genomes of its set 2, 3 samples, seed 22;
 - `reads-set4`: the 13 genomes of its set 4 (13 species in none of its sets 1 to 3, from the
   test data of PyPI sdists; no two strains of one species), 3 samples, seed 24;
+- `reads-set5`: the 12 genomes of its set 5 (two sibling pairs at about 95 % identity among 8
+  species of other genera; a new mix of genomes of its other sets), 3 samples, seed 25;
 - `reads-simulated`: `vaebin-rs simulate --long-reads --preset benchmark --seed 1 --samples 3`
   (Markov-model genomes, vaebin's own read simulator).
 
@@ -21,7 +23,7 @@ into one `sample<N>.fq.gz`, named `<genome>.s<N>.<index>`; `truth.binning` (CAMI
 None of vaebin-rs's code makes these reads.
 
 Set 1 and the simulated community are the **tuning** sets (the parameter grid, `--grid`, runs
-on them only); sets 2 and 4 are **held out**: look at them to check, never to choose a parameter.
+on them only); sets 2, 4 and 5 are **held out**: look at them to check, never to choose a parameter.
 
 Runs (one child process at a time, 2 threads, wall / CPU / peak RSS from _measure.run_child):
 vaebin-rs on sample 1 alone and on all 3 samples, `--preset default` (seeds 1..3) and
@@ -137,6 +139,7 @@ COMMUNITIES = {
     "set1": Community("set1", DATA_DIR / "reads-set1", "tuning", 1, 21),
     "set2": Community("set2", DATA_DIR / "reads-set2", "held-out", 2, 22),
     "set4": Community("set4", DATA_DIR / "reads-set4", "held-out", 4, 24),
+    "set5": Community("set5", DATA_DIR / "reads-set5", "held-out", 5, 25),
     "simulated": Community("simulated", DATA_DIR / "reads-simulated", "tuning", None, 1),
 }
 
