@@ -382,6 +382,7 @@ SPECIES_GROUPS = {
     "set1": [("eco536", "ecok12", "abacas"), ("hpyl", "hpylsjm"), ("kpne", "kpnentuh"),
              ("saur", "saur300"), ("vcho", "vcho395")],
     "set2": [("hpylels", "hpylgam", "hpylpuno"), ("kpnehs", "kpnekap"), ("saurjkd", "saurrf")],
+    "set5": [("hpylsjm", "hpylf32")],
 }  # fmt: skip
 
 
@@ -450,15 +451,24 @@ THROUGHPUT_CHILD = """
 import json, sys, time
 from vaebin._core import read_feature_arrays
 start = time.perf_counter()
-arrays = read_feature_arrays([sys.argv[1]], threads=int(sys.argv[2]))
+arrays = read_feature_arrays([sys.argv[1]], threads=int(sys.argv[2]), graph=sys.argv[3] == "1")
 seconds = time.perf_counter() - start
 bases = sum(stats["bases"] for stats in arrays["stats"])
-print(json.dumps({"seconds": seconds, "bases": bases, "reads": int(arrays["lengths"].size)}))
+stats = arrays["stats"][0]
+print(json.dumps({"seconds": seconds, "bases": bases, "reads": int(arrays["lengths"].size),
+                  "reading_s": stats["seconds_reading"], "counting_s": stats["seconds_counting"],
+                  "profiles_s": arrays["seconds_profiles"],
+                  "graph_s": arrays.get("seconds_graph", 0.0)}))
 """
 
 
+PHASES = ("reading_s", "counting_s", "profiles_s", "graph_s")
+
+
 def throughput() -> list[dict[str, Any]]:
-    """Mbp/s of read_feature_arrays on >= 1 Gbp of reads: gzip at 1 and 2 threads, plain at 2."""
+    """Mbp/s of read_feature_arrays on >= 1 Gbp of reads, with the overlap graph (as
+    `bin-reads` makes the features by default) and without: gzip at 1 and 2 threads, plain at
+    2."""
     folder = DATA_DIR / "reads-throughput"
     packed = folder / "sample1.fq.gz"
     if not packed.is_file():
@@ -474,17 +484,25 @@ def throughput() -> list[dict[str, Any]]:
             shutil.copyfileobj(source, out, 1 << 22)
         partial.replace(plain)
     records = []
-    for path, threads in ((packed, 1), (packed, 2), (plain, 2)):
-        child = run_child([sys.executable, "-c", THROUGHPUT_CHILD, str(path), str(threads)])
+    runs = [
+        (path, threads, graph)
+        for graph in (True, False)
+        for path, threads in ((packed, 1), (packed, 2), (plain, 2))
+    ]
+    for path, threads, graph in runs:
+        argv = [sys.executable, "-c", THROUGHPUT_CHILD, str(path), str(threads), str(int(graph))]
+        child = run_child(argv)
         measured = json.loads(child.stdout)
         records.append(
             {
                 "input": "gzip FASTQ" if path.suffix == ".gz" else "plain FASTQ",
                 "threads": threads,
+                "graph": graph,
                 "bases": measured["bases"],
                 "reads": measured["reads"],
                 "call_s": round(measured["seconds"], 1),
                 "mbp_per_s": round(measured["bases"] / MB / measured["seconds"], 1),
+                **{key: round(measured[key], 1) for key in PHASES},
                 "child_wall_s": round(child.wall_seconds, 1),
                 "peak_rss_mb": round(child.peak_rss_bytes / MB),
             }
@@ -545,11 +563,16 @@ def print_tables(results: dict[str, Any]) -> None:
             )
     if results["throughput"]:
         print("\n### read featurizer throughput\n")
-        print("| input | threads | Gbp | call s | Mbp/s | peak RSS MB |\n|---|---|---|---|---|---|")
+        print(
+            "| input | threads | overlap graph | Gbp | call s | Mbp/s | reading s | counting s "
+            "| histograms s | graph s | peak RSS MB |\n" + "|---" * 11 + "|"
+        )
         for t in results["throughput"]:
+            phases = " | ".join(str(t.get(key, "-")) for key in PHASES)
             print(
-                f"| {t['input']} | {t['threads']} | {t['bases'] / 1e9:.2f} | {t['call_s']} "
-                f"| {t['mbp_per_s']} | {t['peak_rss_mb']} |"
+                f"| {t['input']} | {t['threads']} | {'yes' if t.get('graph') else 'no'} "
+                f"| {t['bases'] / 1e9:.2f} | {t['call_s']} | {t['mbp_per_s']} | {phases} "
+                f"| {t['peak_rss_mb']} |"
             )
 
 
