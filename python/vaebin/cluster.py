@@ -27,6 +27,8 @@ SELECTION_METHODS = ("eom", "leaf")
 _REASSIGN_CHUNK = 4096
 # Neighbour votes compute distances in blocks of at most this many (query, anchor) pairs.
 _VOTE_BLOCK_PAIRS = 1 << 23
+# Queries a k-d tree search of the neighbour votes answers at a time (bounds the float64 copy).
+_VOTE_BLOCK_ROWS = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -127,8 +129,8 @@ class ClusterConfig:
     # longest (single linkage is quadratic in memory).
     group_max_contigs: int = 4000
     # The neighbour votes (vote_unclustered, assign_leftovers) find exact nearest neighbours
-    # while queries x anchors stays within this many pairs (about 2-3 min here at the limit;
-    # every real set and long-read run so far is far below). Above it, a query's neighbours are
+    # (a k-d tree of the anchors) while queries x anchors stays within this many pairs (every
+    # real set and long-read run so far is far below). Above it, a query's neighbours are
     # sought among the anchors of the vote_candidate_clusters clusters whose centroids lie
     # nearest the centroid nearest the query: linear in the queries instead of queries x
     # anchors. At 10^5 synthetic contigs the two agree on nearly every vote
@@ -1328,17 +1330,23 @@ def _vote_among(
     config: ClusterConfig,
     result: np.ndarray,
 ) -> None:
-    """The vote of _vote_labels over exact neighbours among `anchors`, written into `result`."""
-    anchor_points = points[anchors]
-    anchor_norms = (anchor_points**2).sum(axis=1)
+    """The vote of _vote_labels over exact neighbours among `anchors`, written into `result`.
+
+    Neighbours come from a k-d tree of the anchors (exact Euclidean distances, computed in
+    float64): on 95,000 reads x 32 latent dimensions with 25,000 anchors it finds them 8x faster
+    than the distance matrix did, and every query is answered on its own, so the thread count
+    cannot change them."""
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(np.asarray(points[anchors], dtype=np.float64))
     # With fewer anchors than neighbours asked, all of them vote and the same share must agree.
     k = min(config.leftover_neighbours, anchors.size)
     needed = -(-config.leftover_agreement * k // config.leftover_neighbours)
-    block = max(1, _VOTE_BLOCK_PAIRS // anchors.size)
-    for start in range(0, queries.size, block):
-        chunk = queries[start : start + block]
-        distances = anchor_norms[None, :] - 2.0 * points[chunk] @ anchor_points.T
-        nearest = np.argpartition(distances, k - 1, axis=1)[:, :k]
+    workers = max(1, config.threads)
+    for start in range(0, queries.size, _VOTE_BLOCK_ROWS):
+        chunk = queries[start : start + _VOTE_BLOCK_ROWS]
+        _, nearest = tree.query(np.asarray(points[chunk], dtype=np.float64), k=k, workers=workers)
+        nearest = np.asarray(nearest).reshape(chunk.size, k)
         votes = labels[anchors[nearest]]
         # How many of the k neighbours share each neighbour's label; a majority label wins.
         agreeing = (votes[:, :, None] == votes[:, None, :]).sum(axis=2)
