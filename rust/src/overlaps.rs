@@ -360,6 +360,44 @@ mod tests {
     }
 
     #[test]
+    fn slots_across_the_whole_table_are_grouped_as_a_naive_count() {
+        // Shared slots at both ends of a 2^22-slot table and around its middle, with read lists
+        // of one slot, none and many: the (slot, read) keys and their order hold at any slot.
+        let top = (1u32 << 22) - 1;
+        let shared = [
+            0u32,
+            4,
+            top - 3,
+            top,
+            1 << 21,
+            (1 << 21) - 4,
+            99_996,
+            3_000_000,
+        ];
+        let mut reads: Vec<Vec<u32>> = Vec::new();
+        for r in 0..40u32 {
+            let mut read: Vec<u32> = shared
+                .iter()
+                .copied()
+                .filter(|s| (s / 4 + r) % 3 != 0)
+                .collect();
+            read.extend((0..r).map(|i| (i * 2_654_435_761u32.wrapping_mul(r + 1)) & top));
+            reads.push(read);
+        }
+        reads.push(Vec::new());
+        reads.push(vec![top]);
+        for (graph_sampling, min_shared) in [(1, 1), (4, 2), (2, 3)] {
+            let options = OverlapOptions {
+                graph_sampling,
+                min_shared,
+                max_group: 64,
+                max_neighbours: 12,
+            };
+            check(&reads, &options);
+        }
+    }
+
+    #[test]
     fn thread_count_does_not_change_the_graph() {
         let reads: Vec<Vec<u32>> = (0..300u32)
             .map(|r| (0..150u32).map(|i| (r * 37 + i * 11) % 2000).collect())
