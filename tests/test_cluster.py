@@ -312,6 +312,43 @@ def test_above_the_hdbscan_limit_the_longest_contigs_are_clustered_and_the_rest_
     assert limited.contig_bins(names) == full.contig_bins(names)
 
 
+@pytest.mark.parametrize(
+    ("neighbours", "agreement", "n_anchors"), [(5, 4, 400), (3, 2, 400), (5, 4, 3)]
+)
+def test_the_vote_is_that_of_the_exact_nearest_anchors(
+    neighbours: int, agreement: int, n_anchors: int
+) -> None:
+    # Four overlapping clusters in 8 dimensions, float32 as the latent is: every query's label
+    # must be the one a plain sort of all its distances to the anchors gives (a majority of the
+    # nearest `neighbours`, or with fewer anchors all of them, else the query keeps its label).
+    rng = np.random.default_rng(11)
+    centres = rng.normal(scale=1.5, size=(4, 8))
+    truth = rng.integers(4, size=n_anchors + 600)
+    points = (centres[truth] + rng.normal(size=(truth.size, 8))).astype(np.float32)
+    labels = np.where(np.arange(truth.size) < n_anchors, truth, -1)
+    if n_anchors <= neighbours:  # all anchors vote, and all of them must agree
+        labels[:n_anchors] = 1
+    anchors, queries = np.arange(n_anchors), np.arange(n_anchors, truth.size)
+    config = ClusterConfig(leftover_neighbours=neighbours, leftover_agreement=agreement)
+    got = _vote_labels(points, labels, anchors, queries, config)
+    k = min(neighbours, n_anchors)
+    needed = -(-agreement * k // neighbours)
+    expected = labels.copy()
+    reference = points.astype(np.float64)
+    for query in queries:
+        distances = ((reference[anchors] - reference[query]) ** 2).sum(axis=1)
+        nearest = anchors[np.argsort(distances, kind="stable")[:k]]
+        values, counts = np.unique(labels[nearest], return_counts=True)
+        if counts.max() >= needed:
+            expected[query] = values[np.argmax(counts)]
+    np.testing.assert_array_equal(got, expected)
+    if n_anchors > neighbours:  # some votes pass, some do not
+        assert 0 < (got[queries] >= 0).sum() < queries.size
+    else:
+        assert (got[queries] == 1).all()
+    assert np.array_equal(got[anchors], labels[anchors])
+
+
 def test_the_candidate_cluster_vote_agrees_with_the_exact_vote() -> None:
     # 12 clusters of anchors in 16 dimensions, some close to each other; queries from each, and
     # strays between two clusters that the exact vote leaves alone.
