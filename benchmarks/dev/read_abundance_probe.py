@@ -60,30 +60,42 @@ def abundance_of(features: ReadFeatures, source: str) -> np.ndarray:
     return strength if source == "overlaps" else np.concatenate([kmers, strength], axis=1)
 
 
-def score(features: ReadFeatures, source: str, seed: int, truth: Path) -> str:
-    """Train, encode, smooth and cluster as `run_bin_reads` does, with `source`'s abundance."""
-    probe = replace(features, abundance=abundance_of(features, source))
-    scale = ReadScaleConfig()
-    model_input = read_model_input(probe, scale)
-    config = read_train_config("default", seed=seed, threads=2, device="cpu")
-    rows = training_rows(model_input.n_contigs, scale.max_train_reads, seed)
+def train_latent(model_input, seed: int, model_config=None) -> np.ndarray:
+    """The latent of the default preset trained as `run_bin_reads` trains it (2 threads, CPU)."""
     from vaebin.train import encode_latent, train_vae
 
-    trained = train_vae(_rows(model_input, rows), config)
-    latent = encode_latent(trained.model, model_input)
-    assert features.graph is not None
-    points = smooth_over_graph(latent, features.graph, scale.latent_smoothing)
+    config = read_train_config("default", seed=seed, threads=2, device="cpu")
+    rows = training_rows(model_input.n_contigs, ReadScaleConfig().max_train_reads, seed)
+    trained = train_vae(_rows(model_input, rows), config, model_config=model_config)
+    return encode_latent(trained.model, model_input)
+
+
+def cluster_reads(
+    points: np.ndarray, model_input, names: np.ndarray, depths: np.ndarray
+) -> dict[str, str]:
+    """read name -> bin, clustered with the read defaults as `run_bin_reads` clusters."""
     clustering = cluster_latent(
         points,
         model_input.contig_lengths,
         model_input.names,
         read_cluster_config(threads=2),
-        depths=probe.abundance,
+        depths=depths,
     )
-    names = features.names.astype(str)
-    bins = {
+    return {
         n: clustering.bin_names[b] for n, b in zip(names, clustering.labels, strict=True) if b >= 0
     }
+
+
+def score(features: ReadFeatures, source: str, seed: int, truth: Path) -> str:
+    """Train, encode, smooth and cluster as `run_bin_reads` does, with `source`'s abundance."""
+    probe = replace(features, abundance=abundance_of(features, source))
+    scale = ReadScaleConfig()
+    model_input = read_model_input(probe, scale)
+    latent = train_latent(model_input, seed)
+    assert features.graph is not None
+    points = smooth_over_graph(latent, features.graph, scale.latent_smoothing)
+    names = features.names.astype(str)
+    bins = cluster_reads(points, model_input, names, probe.abundance)
     kept = set(names)
     genome_of = {n: g for n, g in read_cami_binning(truth).items() if n in kept}
     result = evaluate_bins(genome_of, read_truth_lengths(truth), bins)

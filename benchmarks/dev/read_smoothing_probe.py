@@ -21,22 +21,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from read_abundance_probe import cluster_reads, train_latent  # benchmarks/dev, beside this
 from reads import COMMUNITIES, SAMPLES, sample_read_names
 
-from vaebin.cluster import cluster_latent
 from vaebin.evaluate import evaluate_bins
 from vaebin.io.cami import read_cami_binning, read_truth_lengths
 from vaebin.reads import (
     ReadScaleConfig,
-    _rows,
     _smooth,
     compute_read_features,
     load_read_features,
-    read_cluster_config,
     read_model_input,
-    read_train_config,
     save_read_features,
-    training_rows,
 )
 
 CACHE = Path("/tmp/vaebin-smoothing-probe")
@@ -80,10 +76,6 @@ def latent_of(community: str, samples: int, seed: int, band: str = "", hidden: i
         latent_path.name + (f"-h{hidden}" if hidden else "") + ".npy"
     )
     if not latent_path.is_file():
-        from vaebin.train import encode_latent, train_vae
-
-        config = read_train_config("default", seed=seed, threads=2, device="cpu")
-        rows = training_rows(model_input.n_contigs, scale.max_train_reads, seed)
         model_config = None
         if hidden:
             from vaebin.model import ModelConfig
@@ -91,9 +83,9 @@ def latent_of(community: str, samples: int, seed: int, band: str = "", hidden: i
             preset = ModelConfig.for_preset("default", model_input.n_samples)
             model_config = replace(preset, hidden_sizes=(hidden, hidden))
         started = time.perf_counter()
-        trained = train_vae(_rows(model_input, rows), config, model_config=model_config)
+        latent = train_latent(model_input, seed, model_config)
         print(f"trained in {time.perf_counter() - started:.1f} s", flush=True)
-        np.save(latent_path, encode_latent(trained.model, model_input))
+        np.save(latent_path, latent)
     return features, model_input, np.load(latent_path)
 
 
@@ -128,18 +120,7 @@ def main() -> None:
         weights.eliminate_zeros()
         weights.data = weights.data.astype(np.float32) ** power
         points = _smooth(latent, weights, rounds) if rounds else latent
-        clustering = cluster_latent(
-            points,
-            model_input.contig_lengths,
-            model_input.names,
-            read_cluster_config(threads=2),
-            depths=features.abundance,
-        )
-        bins = {
-            n: clustering.bin_names[b]
-            for n, b in zip(names, clustering.labels, strict=True)
-            if b >= 0
-        }
+        bins = cluster_reads(points, model_input, names, features.abundance)
         result = evaluate_bins(truth, lengths, bins)
         print(
             f"{options.community} s{options.samples} seed {options.seed} band {options.band} "
